@@ -1,0 +1,2 @@
+"""Answer generation: backends that write an answer from numbered passages, and the
+citation checker every answer passes through."""

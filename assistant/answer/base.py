@@ -1,0 +1,68 @@
+"""The answer-backend interface and the request it receives."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from assistant.schema import ScoredChunk
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk as the answer step sees it, numbered from 1."""
+
+    n: int
+    scored: ScoredChunk
+
+    @property
+    def text(self) -> str:
+        return self.scored.chunk.text
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.scored.chunk.metadata
+
+    @property
+    def source(self) -> str:
+        return str(self.meta.get("source") or self.scored.chunk.doc_id)
+
+    @property
+    def title(self) -> str:
+        return str(self.meta.get("title") or self.source)
+
+    @property
+    def page(self) -> int | None:
+        page = self.meta.get("page")
+        return int(page) if page is not None else None
+
+
+@dataclass
+class GenerationRequest:
+    question: str
+    language: str
+    passages: list[Passage]
+    history: list[dict[str, str]] = field(default_factory=list)
+    query_vector: np.ndarray | None = None
+
+
+class AnswerBackend(ABC):
+    """Writes an answer whose sentences cite passages as [n]."""
+
+    name: str = "base"
+    # An LLM can rewrite a follow-up into a stand-alone question; the extractive one cannot.
+    can_rewrite = False
+
+    @abstractmethod
+    def generate(self, request: GenerationRequest) -> str: ...
+
+    def stream(self, request: GenerationRequest) -> Iterator[str]:
+        yield self.generate(request)
+
+    def complete(self, system: str, user: str) -> str:
+        """Plain completion for auxiliary prompts (question rewriting)."""
+        raise NotImplementedError(f"backend {self.name} has no free-text completion")

@@ -1,0 +1,258 @@
+"""What a question asks for, in terms that can be checked against a passage: content words
+(stemmed), numbers and names. The extractive backend and the citation checker share it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from assistant.store.lexical import tokenize
+
+# Function words and question words of the three answer languages; they say nothing about
+# whether a passage holds the answer.
+_STOPWORDS = set(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "for",
+        "from",
+        "by",
+        "with",
+        "and",
+        "or",
+        "not",
+        "no",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "do",
+        "does",
+        "did",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+        "much",
+        "many",
+        "this",
+        "that",
+        "these",
+        "those",
+        "it",
+        "its",
+        "as",
+        "about",
+        "into",
+        "than",
+        "then",
+        "there",
+        "their",
+        "they",
+        "them",
+        "he",
+        "she",
+        "we",
+        "you",
+        "i",
+        "me",
+        "my",
+        "our",
+        "your",
+        "can",
+        "could",
+        "should",
+        "would",
+        "will",
+        "shall",
+        "may",
+        "might",
+        "has",
+        "have",
+        "had",
+        "any",
+        "some",
+        "all",
+        "per",
+        "according",
+        "tell",
+        "please",
+        "list",
+        "name",
+        "describe",
+        "explain",
+        "give",
+        "och",
+        "eller",
+        "i",
+        "på",
+        "av",
+        "till",
+        "för",
+        "från",
+        "med",
+        "om",
+        "att",
+        "en",
+        "ett",
+        "den",
+        "det",
+        "de",
+        "där",
+        "som",
+        "vad",
+        "vilken",
+        "vilket",
+        "vilka",
+        "hur",
+        "när",
+        "varför",
+        "vem",
+        "vems",
+        "är",
+        "var",
+        "varit",
+        "vara",
+        "blir",
+        "blev",
+        "har",
+        "hade",
+        "ska",
+        "skall",
+        "kan",
+        "kunde",
+        "inte",
+        "sig",
+        "sin",
+        "sina",
+        "sitt",
+        "man",
+        "mycket",
+        "många",
+        "enligt",
+        "finns",
+        "fanns",
+        "dokumentet",
+        "strategin",
+        "rapporten",
+        "beskriv",
+        "förklara",
+        "berätta",
+        "nämn",
+        "ja",
+        "tai",
+        "sekä",
+        "on",
+        "ovat",
+        "oli",
+        "olivat",
+        "ei",
+        "se",
+        "ne",
+        "tämä",
+        "tuo",
+        "nämä",
+        "mikä",
+        "mitä",
+        "mitkä",
+        "missä",
+        "mistä",
+        "mihin",
+        "millä",
+        "minkä",
+        "kuinka",
+        "paljonko",
+        "montako",
+        "milloin",
+        "miksi",
+        "kuka",
+        "ketkä",
+        "kenen",
+        "onko",
+        "miten",
+        "millainen",
+        "kerro",
+        "selitä",
+        "mukaan",
+        "raportin",
+        "raportissa",
+        "raportti",
+        "asiakirjan",
+        "vuonna",
+    ]
+)
+_NUMBER = re.compile(r"\d+(?:[ .,:–-]\d+)*")
+_NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b([A-ZÅÄÖ][\w-]{2,}|[A-ZÅÄÖ]{2,})")
+
+
+def normalise_number(text: str) -> str:
+    """'1 000' == '1000', '2,2' == '2.2', '2015–1096' == '2015-1096'."""
+    return re.sub(r"(?<=\d)[ ](?=\d{3}\b)", "", text).replace(",", ".").replace("–", "-")
+
+
+def numbers(text: str) -> set[str]:
+    return {normalise_number(match.group(0)) for match in _NUMBER.finditer(text)}
+
+
+def content_terms(text: str, languages: Iterable[str]) -> set[str]:
+    words = [w for w in re.findall(r"\w+", text.lower()) if w not in _STOPWORDS and len(w) > 1]
+    return set(tokenize(" ".join(words), languages))
+
+
+def names(text: str) -> set[str]:
+    """Capitalised words and acronyms that are not sentence-initial: likely proper names."""
+    return {
+        m.group(1) for m in _NAME.finditer(text.strip()) if m.group(1).lower() not in _STOPWORDS
+    }
+
+
+def name_found(name: str, text_lower: str) -> bool:
+    """Finnish and Swedish inflect names (Lahti -> Lahden, Stockholm -> Stockholms): match a
+    stem of the name rather than the whole word."""
+    stem = name.lower()[: max(4, len(name) - 2)] if len(name) > 4 else name.lower()
+    return stem in text_lower
+
+
+@dataclass(frozen=True)
+class QuestionFacts:
+    terms: frozenset[str]
+    numbers: frozenset[str]
+    names: frozenset[str]
+
+    @classmethod
+    def of(cls, question: str, languages: Iterable[str]) -> QuestionFacts:
+        languages = list(languages)
+        return cls(
+            terms=frozenset(content_terms(question, languages)),
+            numbers=frozenset(numbers(question)),
+            names=frozenset(names(question)),
+        )
+
+    def coverage(self, text: str, languages: Iterable[str]) -> float:
+        if not self.terms:
+            return 0.0
+        found = content_terms(text, languages)
+        return len(self.terms & found) / len(self.terms)
+
+    def missing_specifics(self, text: str) -> list[str]:
+        """Numbers and names of the question that the text does not contain."""
+        lower = text.lower()
+        text_numbers = numbers(text)
+        missing = [n for n in self.numbers if n not in text_numbers and n not in lower]
+        missing += [n for n in self.names if not name_found(n, lower)]
+        return missing

@@ -1,0 +1,121 @@
+"""The offline default backend: answers by quoting the best-supported sentences of the top
+passages, framed by a lead-in in the question's language, or refuses when evidence is weak.
+
+A sentence's support combines its embedding similarity to the question (multilingual, so it
+works across languages) with how many of the question's content words it or its passage
+contains (stemmed). A question naming a number or a name that none of the passages contains
+is refused: that is the most common shape of a question the documents cannot answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.answer.base import AnswerBackend, GenerationRequest, Passage
+from assistant.answer.evidence import QuestionFacts
+from assistant.ingest.chunking import sentence_spans
+from assistant.ingest.cleaning import is_table_row
+from assistant.prompting import phrase
+from embeddings.base import Embedder
+
+
+@dataclass
+class Candidate:
+    passage: Passage
+    text: str
+    order: int
+    similarity: float = 0.0
+    coverage: float = 0.0
+    score: float = 0.0
+
+
+@dataclass(frozen=True)
+class ExtractiveConfig:
+    passages: int = 4
+    max_sentences: int = 3
+    # Refusal: weighted support below this is "not in the documents". Calibrated on the
+    # development questions in evals/ (README "Refusals"); change with care.
+    min_support: float = 0.5
+    similarity_weight: float = 1.0
+    coverage_weight: float = 0.35
+    # How close (in support) further sentences must be to the best to be quoted too.
+    keep_margin: float = 0.04
+
+
+class ExtractiveBackend(AnswerBackend):
+    name = "extractive"
+
+    def __init__(self, embedder: Embedder, config: ExtractiveConfig | None = None) -> None:
+        self.embedder = embedder
+        self.config = config or ExtractiveConfig()
+        self.last_support = 0.0
+
+    def generate(self, request: GenerationRequest) -> str:
+        picked = self.select(request)
+        if not picked:
+            return phrase("refusal", request.language)
+        source = picked[0].passage.title
+        quotes = " ".join(f"“{c.text}” [{c.passage.n}]" for c in picked)
+        return f"{phrase('lead_in', request.language, source=source)} {quotes}"
+
+    def select(self, request: GenerationRequest) -> list[Candidate]:
+        config = self.config
+        passages = request.passages[: config.passages]
+        if not passages:
+            return []
+        languages = [request.language, *{str(p.meta.get("language", "")) for p in passages}]
+        facts = QuestionFacts.of(request.question, languages)
+        context = " ".join(p.text + " " + str(p.meta.get("section", "")) for p in passages)
+        if facts.missing_specifics(context):
+            self.last_support = 0.0
+            return []
+
+        candidates = self._candidates(passages)
+        if not candidates:
+            return []
+        vectors = self.embedder.embed(
+            [f"{c.passage.meta.get('section') or ''}: {c.text}" for c in candidates], "passage"
+        )
+        query = request.query_vector
+        if query is None:
+            query = self.embedder.embed_query(request.question)
+        similarities = vectors @ np.asarray(query, dtype=np.float32)
+        for candidate, similarity in zip(candidates, similarities, strict=True):
+            candidate.similarity = float(similarity)
+            own = facts.coverage(candidate.text, languages)
+            section = facts.coverage(str(candidate.passage.meta.get("section", "")), languages)
+            candidate.coverage = max(own, 0.5 * section + 0.5 * own)
+            candidate.score = (
+                config.similarity_weight * candidate.similarity
+                + config.coverage_weight * candidate.coverage
+            )
+        ranked = sorted(candidates, key=lambda c: -c.score)
+        best = ranked[0]
+        self.last_support = self._support(best)
+        if self.last_support < config.min_support:
+            return []
+        picked = [best]
+        for candidate in ranked[1:]:
+            if len(picked) >= config.max_sentences:
+                break
+            if candidate.score >= best.score - config.keep_margin:
+                picked.append(candidate)
+        # Quote in reading order within each passage, passages in rank order.
+        return sorted(picked, key=lambda c: (c.passage.n, c.order))
+
+    def _support(self, candidate: Candidate) -> float:
+        # e5 cosines are compressed into ~0.75-0.92; rescale so 0.80 -> 0 and 0.90 -> 1.
+        similarity = (candidate.similarity - 0.80) / 0.10
+        return 0.6 * similarity + 0.4 * candidate.coverage
+
+    @staticmethod
+    def _candidates(passages: list[Passage]) -> list[Candidate]:
+        candidates: list[Candidate] = []
+        for passage in passages:
+            for order, (start, end) in enumerate(sentence_spans(passage.text)):
+                text = passage.text[start:end].strip()
+                if len(text.split()) >= 4 or is_table_row(text):
+                    candidates.append(Candidate(passage=passage, text=text, order=order))
+        return candidates

@@ -1,0 +1,1 @@
+"""Ingestion: load files, clean their text, split it into token chunks, index them."""

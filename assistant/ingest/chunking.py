@@ -1,0 +1,124 @@
+"""Token-aware chunking with tiktoken.
+
+Text is cut into units first (sentences inside paragraphs; list items and table rows whole),
+then units are packed greedily up to `chunk_tokens`, with `overlap` tokens of whole trailing
+units repeated at the start of the next chunk. A cut therefore falls between sentences or rows
+whenever one is near; only a single unit longer than a chunk is cut inside, and then at a space
+that is not inside a number.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from assistant.ingest.cleaning import is_list_item, is_table_row
+from assistant.tokens import get_encoding
+
+# Sentence end: terminal punctuation, space, then an upper-case letter, digit, quote or bullet.
+# Abbreviations such as "mm." or "kap." followed by a lower-case word do not end a sentence.
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"”»]?\s+(?=[A-ZÅÄÖÜ0-9\"”«•(])")
+# A space between two digit groups belongs to a number ("75 754"), so it is no place to cut.
+_SPACE_IN_NUMBER = re.compile(r"(?<=\d) (?=\d)")
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+    tokens: int
+
+
+@dataclass(frozen=True)
+class TextChunk:
+    start: int
+    end: int
+    text: str
+    tokens: int
+
+
+def sentence_spans(text: str) -> Iterator[tuple[int, int]]:
+    """(start, end) character spans of sentences, list items and table rows."""
+    offset = 0
+    for line in text.split("\n"):
+        end_of_line = offset + len(line)
+        if line.strip():
+            if is_table_row(line) or is_list_item(line) or len(line) < 40:
+                yield offset, end_of_line
+            else:
+                start = 0
+                for match in _SENTENCE_END.finditer(line):
+                    yield offset + start, offset + match.start() + len(match.group(0).rstrip())
+                    start = match.end()
+                if start < len(line):
+                    yield offset + start, end_of_line
+        offset = end_of_line + 1
+
+
+def _split_long(text: str, start: int, end: int, limit: int) -> Iterator[Span]:
+    """Cut one over-long unit at spaces (never inside a number) into pieces of <= limit tokens."""
+    encoding = get_encoding()
+    piece_start = start
+    last_space = -1
+    position = start
+    while position < end:
+        if text[position] == " " and not _SPACE_IN_NUMBER.match(text, position):
+            candidate = text[piece_start:position]
+            if len(encoding.encode(candidate, disallowed_special=())) > limit and last_space > 0:
+                piece = text[piece_start:last_space]
+                yield Span(piece_start, last_space, len(encoding.encode(piece)))
+                piece_start = last_space + 1
+            last_space = position
+        position += 1
+    piece = text[piece_start:end]
+    if len(encoding.encode(piece, disallowed_special=())) > limit and last_space > piece_start:
+        yield Span(piece_start, last_space, len(encoding.encode(text[piece_start:last_space])))
+        piece_start = last_space + 1
+    if piece_start < end:
+        yield Span(piece_start, end, len(encoding.encode(text[piece_start:end])))
+
+
+def split_text(text: str, chunk_tokens: int, overlap: int) -> list[TextChunk]:
+    """Split one page of cleaned text into chunks with character offsets into that text."""
+    encoding = get_encoding()
+    spans: list[Span] = []
+    for start, end in sentence_spans(text):
+        while start < end and text[start].isspace():
+            start += 1
+        if start >= end:
+            continue
+        tokens = len(encoding.encode(text[start:end], disallowed_special=()))
+        if tokens > chunk_tokens:
+            spans.extend(_split_long(text, start, end, chunk_tokens))
+        else:
+            spans.append(Span(start, end, tokens))
+
+    chunks: list[TextChunk] = []
+    current: list[Span] = []
+    size = 0
+    for span in spans:
+        if current and size + span.tokens > chunk_tokens:
+            chunks.append(_make_chunk(text, current, size))
+            # Carry whole trailing units worth at most `overlap` tokens into the next chunk.
+            carried: list[Span] = []
+            carried_size = 0
+            # Never carry the whole chunk: the next one would then contain it entirely.
+            for previous in reversed(current[1:]):
+                if carried_size + previous.tokens > overlap:
+                    break
+                carried.insert(0, previous)
+                carried_size += previous.tokens
+            if carried_size + span.tokens > chunk_tokens:
+                carried, carried_size = [], 0
+            current, size = carried, carried_size
+        current.append(span)
+        size += span.tokens
+    if current and (not chunks or current[-1].end > chunks[-1].end):
+        chunks.append(_make_chunk(text, current, size))
+    return chunks
+
+
+def _make_chunk(text: str, spans: list[Span], size: int) -> TextChunk:
+    start, end = spans[0].start, spans[-1].end
+    return TextChunk(start=start, end=end, text=text[start:end], tokens=size)

@@ -1,0 +1,129 @@
+"""Cleaning of text extracted from PDFs (and light normalisation for every format).
+
+PDF extraction breaks lines inside sentences, hyphenates words across lines and repeats page
+furniture (running headers, page numbers). We undo that, but keep list items and table rows on
+their own lines, because a table row cut into a sentence can no longer be quoted or read.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+_BULLET = re.compile(r"^(?:[•▪◦●■□➢►‣⁃*]|[-–—](?=\s)|\(?[a-zA-Z0-9]{1,3}\)(?=\s))")
+_NUMBER_TOKEN = re.compile(r"^[-−+]?\(?\d[\d\s.,]*%?\)?$")
+_NUMBER_GROUP = re.compile(r"(?<![\w,.])[-−]?\d{1,3}(?:[  ]\d{3})*(?:[.,]\d+)?(?![\w])")
+_TERMINAL = '.!?:;”"»'
+_PAGE_NUMBER = re.compile(r"^(?:(?:sivu|sida|page|s\.)\s*)?\d{1,3}(?:\s*/\s*\d{1,3})?$", re.I)
+_HEADING_NUMBER = re.compile(r"^\d{1,2}(?:\.\d{1,2})*\.?\s+\S")
+# A word hyphenated at a line end is re-joined unless the next word shows that the hyphen is a
+# real compound dash: "hälso- och sjukvård", "tasa- ja", "short- and long-term".
+_KEEP_HYPHEN_BEFORE = {"och", "eller", "samt", "ja", "tai", "sekä", "and", "or", "und", "et"}
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\ufeff"), None)
+
+
+@dataclass(frozen=True)
+class CleanPage:
+    text: str
+    headings: tuple[tuple[int, str], ...]
+
+
+def normalise(text: str) -> str:
+    """NFC, no invisible characters, plain spaces, no trailing blanks."""
+    text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+    text = re.sub(r"[\u00a0\u2007\u202f]", " ", text)
+    return "\n".join(re.sub(r" {2,}", " ", line).strip() for line in text.split("\n"))
+
+
+def is_table_row(line: str) -> bool:
+    """A label followed by two or more numbers, or a line made only of numbers."""
+    groups = _NUMBER_GROUP.findall(line)
+    if len(groups) >= 3:
+        label = _NUMBER_GROUP.sub("", line).strip()
+        return len(label.split()) <= 8
+    return bool(line) and all(_NUMBER_TOKEN.match(tok) for tok in line.split()) and len(groups) >= 2
+
+
+def is_list_item(line: str) -> bool:
+    return bool(_BULLET.match(line))
+
+
+def _looks_like_heading(line: str) -> bool:
+    if len(line) > 90 or line[-1] in _TERMINAL or line[-1] == ",":
+        return False
+    words = line.split()
+    if not 1 <= len(words) <= 10 or is_table_row(line):
+        return False
+    first = line.lstrip("0123456789. ")
+    return bool(first) and (first[0].isupper() or _HEADING_NUMBER.match(line) is not None)
+
+
+def _ends_sentence(line: str) -> bool:
+    return bool(line) and line[-1] in _TERMINAL
+
+
+def _starts_lower(line: str) -> bool:
+    return bool(line) and (line[0].islower() or line[0] in "(,%")
+
+
+def repeated_furniture(pages: Sequence[str]) -> set[str]:
+    """Short lines that recur on many pages: running headers and footers."""
+    if len(pages) < 3:
+        return set()
+    counts: Counter[str] = Counter()
+    for page in pages:
+        counts.update({line.strip() for line in page.split("\n") if 0 < len(line.strip()) <= 60})
+    threshold = max(3, int(0.4 * len(pages)))
+    return {line for line, n in counts.items() if n >= threshold}
+
+
+def clean_page(raw: str, furniture: set[str] | frozenset[str] = frozenset()) -> CleanPage:
+    """Join broken lines and hyphenations of one page; find its headings."""
+    lines = [line for line in normalise(raw).split("\n") if line and line not in furniture]
+    if lines and _PAGE_NUMBER.match(lines[-1]):
+        lines.pop()
+    if lines and _PAGE_NUMBER.match(lines[0]):
+        lines.pop(0)
+
+    out: list[str] = []
+    heading_flags: list[bool] = []
+    for index, line in enumerate(lines):
+        nxt = lines[index + 1] if index + 1 < len(lines) else ""
+        prev = out[-1] if out else ""
+        prev_closed = not prev or _ends_sentence(prev) or heading_flags[-1]
+        structural = is_list_item(line) or is_table_row(line) or is_table_row(prev)
+        if prev and not structural and not prev_closed:
+            if prev.endswith("-") and len(prev) > 1 and prev[-2].isalpha() and _starts_lower(line):
+                first_word = line.split()[0].strip(",.")
+                joiner = " " if first_word.lower() in _KEEP_HYPHEN_BEFORE else ""
+                out[-1] = prev[:-1] + line if not joiner else prev + joiner + line
+                continue
+            if _starts_lower(line) or line[0].isdigit() or not _looks_like_heading(prev):
+                out[-1] = f"{prev} {line}"
+                continue
+        heading = (
+            prev_closed
+            and _looks_like_heading(line)
+            and (not nxt or not _starts_lower(nxt))
+            and not is_list_item(line)
+        )
+        out.append(line)
+        heading_flags.append(heading)
+
+    text = "\n".join(out)
+    headings: list[tuple[int, str]] = []
+    offset = 0
+    for line, flag in zip(out, heading_flags, strict=True):
+        if flag:
+            headings.append((offset, line))
+        offset += len(line) + 1
+    return CleanPage(text=text, headings=tuple(headings))
+
+
+def clean_pages(raw_pages: Sequence[str]) -> list[CleanPage]:
+    furniture = repeated_furniture(raw_pages)
+    return [clean_page(page, furniture) for page in raw_pages]

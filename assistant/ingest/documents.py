@@ -1,0 +1,112 @@
+"""From a file on disk to cleaned pages and metadata-carrying chunks (no index involved)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from assistant.ingest.chunking import split_text
+from assistant.ingest.cleaning import CleanPage, clean_pages, normalise
+from assistant.ingest.loaders import load_file
+from assistant.language import detect_language
+from assistant.schema import Chunk, LoadedDocument, Page
+
+# Bump when loading, cleaning or chunking changes, so re-ingesting rebuilds the chunks.
+PIPELINE_VERSION = "3"
+
+
+def document_id(path: Path) -> str:
+    """The file's path relative to the working directory when inside it, else absolute."""
+    resolved = path.resolve()
+    try:
+        return resolved.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return resolved.as_posix()
+
+
+def content_hash(path: Path, chunk_tokens: int, overlap: int, groups: tuple[str, ...]) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    digest.update(f"|{chunk_tokens}|{overlap}|{PIPELINE_VERSION}|{','.join(groups)}".encode())
+    return digest.hexdigest()
+
+
+def load_document(path: Path, groups: tuple[str, ...] = ()) -> LoadedDocument:
+    raw = load_file(path)
+    if raw.from_layout:
+        cleaned = clean_pages(raw.pages)
+    else:
+        cleaned = []
+        for page_text, heads in zip(raw.pages, raw.headings or [[]] * len(raw.pages), strict=True):
+            text = "\n".join(line for line in normalise(page_text).split("\n") if line)
+            cleaned.append(CleanPage(text=text, headings=_locate(text, heads)))
+    pages = [
+        Page(number=number, text=page.text, headings=page.headings)
+        for number, page in zip(raw.numbers, cleaned, strict=True)
+    ]
+    full_text = "\n".join(page.text for page in pages)
+    # Headings make poor titles (a first heading is often "1. Introduction"): without a title
+    # in the file's own metadata, the file name is the most recognisable name for users.
+    title = raw.title.strip() or path.name
+    return LoadedDocument(
+        path=os.fspath(path),
+        doc_id=document_id(path),
+        title=title[:200],
+        pages=pages,
+        language=detect_language(full_text),
+        groups=groups,
+    )
+
+
+def _locate(text: str, headings: list[str]) -> tuple[tuple[int, str], ...]:
+    found: list[tuple[int, str]] = []
+    position = 0
+    for heading in headings:
+        heading = normalise(heading).strip()
+        index = text.find(heading, position)
+        if index >= 0:
+            found.append((index, heading))
+            position = index + len(heading)
+    return tuple(found)
+
+
+def chunk_document(
+    document: LoadedDocument, chunk_tokens: int, overlap: int, doc_hash: str
+) -> list[Chunk]:
+    chunks: list[Chunk] = []
+    section = ""
+    for page in document.pages:
+        headings = list(page.headings)
+        for piece in split_text(page.text, chunk_tokens, overlap):
+            # The section a chunk belongs to: the last heading at or before its start.
+            while headings and headings[0][0] <= piece.start:
+                section = headings.pop(0)[1]
+            chunk_id = hashlib.sha256(
+                f"{document.doc_id}\x1f{page.number}\x1f{piece.start}\x1f{piece.text}".encode()
+            ).hexdigest()[:32]
+            metadata: dict[str, str | int | float | bool] = {
+                "doc_id": document.doc_id,
+                "source": Path(document.path).name,
+                "title": document.title,
+                "section": section,
+                "language": document.language,
+                "char_start": piece.start,
+                "char_end": piece.end,
+                "tokens": piece.tokens,
+                "content_hash": doc_hash,
+                "groups": ",".join(document.groups),
+            }
+            if page.number is not None:
+                metadata["page"] = page.number
+            for group in document.groups:
+                metadata[f"group:{group}"] = True
+            chunks.append(
+                Chunk(chunk_id=chunk_id, doc_id=document.doc_id, text=piece.text, metadata=metadata)
+            )
+    for index, chunk in enumerate(chunks):
+        chunk.metadata["chunk_index"] = index
+        chunk.metadata["n_chunks"] = len(chunks)
+    return chunks

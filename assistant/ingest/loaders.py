@@ -1,0 +1,227 @@
+"""File loaders: each turns one file into raw pages (with page numbers where the format has
+them) and headings where the format marks them. Cleaning happens afterwards, in one place."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assistant.errors import DocumentError
+
+SUPPORTED_SUFFIXES = (".pdf", ".docx", ".html", ".htm", ".md", ".markdown", ".txt")
+# Page-break convention of the default corpus: a line that starts with exactly one space and
+# then text begins a new PDF page (corpus/README.md).
+_LEADING_SPACE_PAGE = re.compile(r"\n(?= \S)")
+
+
+@dataclass
+class RawDocument:
+    pages: list[str]
+    # Page numbers parallel to pages; None for formats without pages.
+    numbers: list[int | None]
+    title: str = ""
+    # True when the text comes from a layout (PDF), so line breaks need repairing.
+    from_layout: bool = True
+    headings: list[list[str]] = field(default_factory=list)
+
+
+def _read_text(path: Path) -> str:
+    data = path.read_bytes()
+    if b"\x00" in data[:4096]:
+        raise DocumentError(str(path), "binary content in a text file (wrong extension?)")
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise DocumentError(str(path), "text is neither UTF-8 nor Windows-1252")
+
+
+def load_txt(path: Path) -> RawDocument:
+    text = _read_text(path)
+    if "\f" in text:
+        pages = text.split("\f")
+    elif len(_LEADING_SPACE_PAGE.findall(text)) >= 1 and text.startswith(" "):
+        pages = _LEADING_SPACE_PAGE.split(text)
+    else:
+        return RawDocument(pages=[text], numbers=[None])
+    return RawDocument(pages=pages, numbers=list(range(1, len(pages) + 1)))
+
+
+def load_pdf(path: Path) -> RawDocument:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(str(path))
+        if reader.is_encrypted:
+            try:
+                if not reader.decrypt(""):
+                    raise DocumentError(str(path), "encrypted PDF (password required)")
+            except DocumentError:
+                raise
+            except Exception as exc:
+                raise DocumentError(str(path), f"encrypted PDF: {exc}") from exc
+        pages = [page.extract_text() or "" for page in reader.pages]
+        title = str((reader.metadata or {}).get("/Title") or "")
+    except DocumentError:
+        raise
+    except (PdfReadError, ValueError, KeyError, OSError) as exc:
+        raise DocumentError(str(path), f"unreadable PDF: {exc}") from exc
+    return RawDocument(pages=pages, numbers=list(range(1, len(pages) + 1)), title=title)
+
+
+def load_docx(path: Path) -> RawDocument:
+    import docx
+
+    try:
+        document = docx.Document(str(path))
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise DocumentError(str(path), f"unreadable Word file: {exc}") from exc
+    lines: list[str] = []
+    headings: list[str] = []
+    for block in _docx_blocks(document):
+        lines.append(block[0])
+        if block[1]:
+            headings.append(block[0])
+    title = document.core_properties.title or (headings[0] if headings else "")
+    return RawDocument(
+        pages=["\n".join(lines)],
+        numbers=[None],
+        title=title,
+        from_layout=False,
+        headings=[headings],
+    )
+
+
+def _docx_blocks(document: object) -> list[tuple[str, bool]]:
+    """Paragraphs and table rows in document order, with a heading flag."""
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    blocks: list[tuple[str, bool]] = []
+    for item in document.iter_inner_content():  # type: ignore[attr-defined]
+        if isinstance(item, Paragraph):
+            text = item.text.strip()
+            style = (item.style.name if item.style is not None else "") or ""
+            if text:
+                blocks.append((text, style.lower().startswith(("heading", "title"))))
+        elif isinstance(item, Table):
+            for row in item.rows:
+                cells = [cell.text.strip() for cell in row.cells]
+                # Merged cells repeat their text in python-docx; keep each once.
+                unique = [c for i, c in enumerate(cells) if c and (i == 0 or c != cells[i - 1])]
+                if unique:
+                    blocks.append((" | ".join(unique), False))
+    return blocks
+
+
+def load_html(path: Path) -> RawDocument:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(_read_text(path), "html.parser")
+    for tag in soup(["script", "style", "nav", "footer", "noscript", "template"]):
+        tag.decompose()
+    title = soup.title.get_text(strip=True) if soup.title else ""
+    lines: list[str] = []
+    headings: list[str] = []
+    body = soup.body or soup
+    for element in body.find_all(["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "tr", "pre"]):
+        if element.name == "tr":
+            text = " | ".join(c.get_text(" ", strip=True) for c in element.find_all(["td", "th"]))
+        elif element.find_parent(["li", "p", "tr"]) is not None and element.name != "li":
+            continue
+        else:
+            text = element.get_text(" ", strip=True)
+        if not text:
+            continue
+        if element.name == "li":
+            text = f"• {text}"
+        lines.append(text)
+        if element.name.startswith("h"):
+            headings.append(text)
+    if not lines:
+        lines = [body.get_text("\n", strip=True)]
+    return RawDocument(
+        pages=["\n".join(lines)],
+        numbers=[None],
+        title=title,
+        from_layout=False,
+        headings=[headings],
+    )
+
+
+def load_markdown(path: Path) -> RawDocument:
+    text = _read_text(path)
+    lines: list[str] = []
+    headings: list[str] = []
+    in_code = False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("```"):
+            in_code = not in_code
+            continue
+        match = re.match(r"^#{1,6}\s+(.*?)\s*#*$", stripped)
+        if match and not in_code:
+            headings.append(match.group(1))
+            lines.append(match.group(1))
+            continue
+        stripped = re.sub(r"^[-*+]\s+", "• ", stripped)
+        stripped = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", stripped)  # links keep their text
+        stripped = re.sub(r"(\*\*|__|`)", "", stripped)
+        lines.append(stripped)
+    # Markdown paragraphs wrap lines; join them so sentences are whole.
+    joined = re.sub(r"(?<=[^\n])\n(?=[^\n•|])", " ", "\n".join(lines))
+    title = headings[0] if headings else ""
+    return RawDocument(
+        pages=[re.sub(r"\n{2,}", "\n", joined)],
+        numbers=[None],
+        title=title,
+        from_layout=False,
+        headings=[headings],
+    )
+
+
+LOADERS: dict[str, Callable[[Path], RawDocument]] = {
+    ".pdf": load_pdf,
+    ".docx": load_docx,
+    ".html": load_html,
+    ".htm": load_html,
+    ".md": load_markdown,
+    ".markdown": load_markdown,
+    ".txt": load_txt,
+}
+
+_MAGIC = {
+    ".pdf": (b"%PDF",),
+    ".docx": (b"PK\x03\x04",),
+}
+
+
+def load_file(path: Path) -> RawDocument:
+    """Load one file or raise DocumentError naming it and the reason."""
+    suffix = path.suffix.lower()
+    loader = LOADERS.get(suffix)
+    if loader is None:
+        raise DocumentError(str(path), f"unsupported file type {suffix or '(none)'}")
+    try:
+        head = path.open("rb").read(8)
+    except OSError as exc:
+        raise DocumentError(str(path), f"cannot read: {exc.strerror or exc}") from exc
+    if not head:
+        raise DocumentError(str(path), "empty file")
+    magic = _MAGIC.get(suffix)
+    if magic and not head.startswith(magic):
+        raise DocumentError(str(path), f"not a real {suffix} file (content does not match)")
+    try:
+        document = loader(path)
+    except DocumentError:
+        raise
+    except Exception as exc:  # a parser bug on one file must not abort an ingest
+        raise DocumentError(str(path), f"could not parse: {type(exc).__name__}: {exc}") from exc
+    if not any(page.strip() for page in document.pages):
+        raise DocumentError(str(path), "no extractable text (scanned or empty document?)")
+    return document

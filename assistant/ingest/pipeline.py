@@ -1,0 +1,180 @@
+"""Incremental, crash-safe ingestion into the vector store and the lexical index.
+
+Chroma is the single source of truth: every chunk carries its document's content hash, so
+the diff against the files needs no separate manifest that could drift. For a changed file the
+new chunks are written before the stale ones are deleted; a run killed in between leaves a
+document with mixed hashes, which the next run sees as changed and repairs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import DocumentError
+from assistant.ingest.documents import chunk_document, content_hash, document_id, load_document
+from assistant.ingest.loaders import SUPPORTED_SUFFIXES
+from assistant.store.base import VectorStore
+from assistant.store.lexical import LexicalIndex, sync
+from embeddings.base import Embedder
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    chunks_written: int = 0
+    chunks_deleted: int = 0
+    chunks_total: int = 0
+    lexical_rebuilt: bool = False
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "failed": [{"path": p, "reason": r} for p, r in self.failed],
+            "chunks_written": self.chunks_written,
+            "chunks_deleted": self.chunks_deleted,
+            "chunks_total": self.chunks_total,
+            "lexical_rebuilt": self.lexical_rebuilt,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def discover(paths: Sequence[Path], report: IngestReport) -> list[Path]:
+    """Supported files under the given paths; explicit bad paths go to report.failed."""
+    found: dict[Path, None] = {}
+    for path in paths:
+        if path.is_dir():
+            for candidate in sorted(path.rglob("*")):
+                hidden = any(part.startswith(".") for part in candidate.relative_to(path).parts)
+                if (
+                    candidate.is_file()
+                    and not hidden
+                    and candidate.name.lower() != "readme.md"
+                    and candidate.suffix.lower() in SUPPORTED_SUFFIXES
+                ):
+                    found[candidate] = None
+        elif path.is_file():
+            if path.suffix.lower() in SUPPORTED_SUFFIXES:
+                found[path] = None
+            else:
+                report.failed.append(
+                    (str(path), f"unsupported file type {path.suffix or '(none)'}")
+                )
+        else:
+            report.failed.append((str(path), "no such file or directory"))
+    return list(found)
+
+
+class Ingestor:
+    def __init__(
+        self,
+        store: VectorStore,
+        lexical: LexicalIndex,
+        embedder: Embedder,
+        chunk_tokens: int,
+        overlap: int,
+    ) -> None:
+        self.store = store
+        self.lexical = lexical
+        self.embedder = embedder
+        self.chunk_tokens = chunk_tokens
+        self.overlap = overlap
+
+    def ingest(
+        self,
+        paths: Sequence[Path],
+        *,
+        prune: bool = False,
+        groups: Iterable[str] = (),
+        progress: Progress | None = None,
+    ) -> IngestReport:
+        started = time.perf_counter()
+        report = IngestReport()
+        group_tuple = tuple(sorted({g.strip() for g in groups if g.strip()}))
+        files = discover(paths, report)
+        existing: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+        for chunk_id, meta in self.store.metadata_by_id().items():
+            existing[str(meta.get("doc_id"))][chunk_id] = meta
+
+        for index, path in enumerate(files):
+            if progress:
+                progress(path.name, index, len(files))
+            try:
+                self._ingest_file(path, group_tuple, existing, report)
+            except DocumentError as exc:
+                report.failed.append((exc.path, exc.reason))
+            except OSError as exc:
+                report.failed.append((str(path), f"cannot read: {exc.strerror or exc}"))
+        if progress:
+            progress("", len(files), len(files))
+
+        if prune:
+            for doc_id, chunks in existing.items():
+                meta = next(iter(chunks.values()))
+                if not Path(str(meta.get("path", doc_id))).exists():
+                    self.store.delete(list(chunks))
+                    report.removed.append(doc_id)
+                    report.chunks_deleted += len(chunks)
+
+        ids = list(self.store.metadata_by_id())
+        report.chunks_total = len(ids)
+        report.lexical_rebuilt = sync(self.lexical, ids, self.store.iter_chunks)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _ingest_file(
+        self,
+        path: Path,
+        groups: tuple[str, ...],
+        existing: dict[str, dict[str, dict[str, Any]]],
+        report: IngestReport,
+    ) -> None:
+        doc_id = document_id(path)
+        digest = content_hash(path, self.chunk_tokens, self.overlap, groups)
+        old = existing.get(doc_id, {})
+        if old and all(
+            m.get("content_hash") == digest and m.get("n_chunks") == len(old) for m in old.values()
+        ):
+            report.unchanged.append(doc_id)
+            return
+        document = load_document(path, groups)
+        chunks = chunk_document(document, self.chunk_tokens, self.overlap, digest)
+        for chunk in chunks:
+            chunk.metadata["path"] = str(path.resolve())
+        new = [chunk for chunk in chunks if chunk.chunk_id not in old]
+        # Chunks whose text is unchanged keep their vectors, but their metadata (hash,
+        # positions) must be rewritten so the document reads as complete next time.
+        kept = [chunk for chunk in chunks if chunk.chunk_id in old]
+        if new or kept:
+            vectors = self.embedder.embed_passages([c.indexed_text() for c in new]) if new else None
+            if new and vectors is not None:
+                self.store.upsert(new, vectors)
+            if kept:
+                self.store.update_metadata(kept)
+        stale = sorted(set(old) - {chunk.chunk_id for chunk in chunks})
+        if stale:
+            self.store.delete(stale)
+        report.chunks_written += len(new)
+        report.chunks_deleted += len(stale)
+        (report.updated if old else report.added).append(doc_id)

@@ -1,0 +1,164 @@
+"""Hybrid retrieval: dense (Chroma) and lexical (BM25) rankings fused with reciprocal-rank
+fusion, near-duplicates removed, then an optional local cross-encoder rerank."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant.schema import Chunk, ScoredChunk
+from assistant.store.base import VectorStore, Where
+from assistant.store.lexical import LexicalIndex
+from embeddings.base import Embedder
+
+_WORDS = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrictions on what may be retrieved. groups=None means access control is off;
+    otherwise a chunk is visible when it has no groups or shares one with the caller."""
+
+    doc_ids: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    groups: tuple[str, ...] | None = None
+
+    def where(self) -> Where | None:
+        clauses: list[Where] = []
+        if self.doc_ids:
+            clauses.append({"doc_id": {"$in": list(self.doc_ids)}})
+        if self.languages:
+            clauses.append({"language": {"$in": list(self.languages)}})
+        if self.groups is not None:
+            visible: list[Where] = [{"groups": ""}]
+            visible += [{f"group:{g}": True} for g in self.groups]
+            clauses.append(visible[0] if len(visible) == 1 else {"$or": visible})
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def allows(self, meta: dict[str, Any]) -> bool:
+        if self.doc_ids and meta.get("doc_id") not in self.doc_ids:
+            return False
+        if self.languages and meta.get("language") not in self.languages:
+            return False
+        if self.groups is not None:
+            own = {g for g in str(meta.get("groups") or "").split(",") if g}
+            if own and not own & set(self.groups):
+                return False
+        return True
+
+
+@dataclass
+class RetrievalResult:
+    chunks: list[ScoredChunk]
+    query_vector: np.ndarray
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def _jaccard(a: str, b: str) -> float:
+    wa, wb = set(_WORDS.findall(a.lower())), set(_WORDS.findall(b.lower()))
+    return len(wa & wb) / max(1, len(wa | wb))
+
+
+class Reranker:
+    """A cross-encoder from a local directory (none ships on PyPI; see models.md)."""
+
+    def __init__(self, path: Path) -> None:
+        from sentence_transformers import CrossEncoder
+
+        self._model = CrossEncoder(str(path), device="cpu", local_files_only=True)
+
+    def rerank(self, question: str, chunks: list[ScoredChunk]) -> list[ScoredChunk]:
+        scores = self._model.predict([(question, c.chunk.text) for c in chunks])
+        for chunk, score in zip(chunks, scores, strict=True):
+            chunk.score = float(score)
+        return sorted(chunks, key=lambda c: -c.score)
+
+
+class HybridRetriever:
+    def __init__(
+        self,
+        store: VectorStore,
+        lexical: LexicalIndex,
+        embedder: Embedder,
+        *,
+        candidates: int = 30,
+        rrf_k: int = 60,
+        dense_weight: float = 1.0,
+        lexical_weight: float = 1.0,
+        dedup_threshold: float = 0.95,
+        reranker: Reranker | None = None,
+    ) -> None:
+        self.store = store
+        self.lexical = lexical
+        self.embedder = embedder
+        self.candidates = candidates
+        self.rrf_k = rrf_k
+        self.dense_weight = dense_weight
+        self.lexical_weight = lexical_weight
+        self.dedup_threshold = dedup_threshold
+        self.reranker = reranker
+
+    def retrieve(
+        self, question: str, k: int, language: str, filters: Filters | None = None
+    ) -> RetrievalResult:
+        filters = filters or Filters()
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        vector = self.embedder.embed_query(question)
+        timings["embed"] = (time.perf_counter() - started) * 1000
+
+        started = time.perf_counter()
+        dense = self.store.query(vector, self.candidates, filters.where())
+        timings["dense"] = (time.perf_counter() - started) * 1000
+
+        started = time.perf_counter()
+        lexical = self.lexical.search(question, self.candidates, language, filters.allows)
+        timings["lexical"] = (time.perf_counter() - started) * 1000
+
+        started = time.perf_counter()
+        fused = self._fuse(dense, lexical)
+        fused = self._dedup(fused)
+        if self.reranker is not None and fused:
+            fused = self.reranker.rerank(question, fused[: self.candidates])
+        timings["fuse"] = (time.perf_counter() - started) * 1000
+        return RetrievalResult(chunks=fused[:k], query_vector=vector, timings_ms=timings)
+
+    def _fuse(
+        self, dense: list[tuple[Chunk, float]], lexical: list[tuple[str, float]]
+    ) -> list[ScoredChunk]:
+        by_id: dict[str, ScoredChunk] = {}
+        for rank, (chunk, similarity) in enumerate(dense):
+            by_id[chunk.chunk_id] = ScoredChunk(
+                chunk=chunk,
+                score=self.dense_weight / (self.rrf_k + rank + 1),
+                dense_rank=rank,
+                similarity=similarity,
+            )
+        missing = [chunk_id for chunk_id, _ in lexical if chunk_id not in by_id]
+        fetched = {c.chunk_id: c for c in self.store.get(missing)}
+        for rank, (chunk_id, _) in enumerate(lexical):
+            scored = by_id.get(chunk_id)
+            if scored is None:
+                chunk = fetched.get(chunk_id)
+                if chunk is None:  # deleted since the lexical index was built
+                    continue
+                scored = by_id[chunk_id] = ScoredChunk(chunk=chunk, score=0.0)
+            scored.score += self.lexical_weight / (self.rrf_k + rank + 1)
+            scored.lexical_rank = rank
+        return sorted(by_id.values(), key=lambda c: -c.score)
+
+    def _dedup(self, chunks: list[ScoredChunk]) -> list[ScoredChunk]:
+        kept: list[ScoredChunk] = []
+        for candidate in chunks:
+            if all(
+                _jaccard(candidate.chunk.text, k.chunk.text) < self.dedup_threshold for k in kept
+            ):
+                kept.append(candidate)
+        return kept

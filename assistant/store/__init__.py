@@ -1,0 +1,1 @@
+"""Storage of chunks: a vector store (Chroma) and a lexical BM25 index kept in step with it."""

@@ -1,0 +1,1 @@
+"""Embedding backends behind one small interface (see base.Embedder)."""

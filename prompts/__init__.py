@@ -1,0 +1,1 @@
+"""Prompt templates as package data (YAML + Jinja2), loaded by assistant.prompting."""
