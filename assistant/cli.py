@@ -144,6 +144,35 @@ def ask(
         typer.echo(f"  (no valid citation: {sentence})")
 
 
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="Port")] = None,
+    collection: Annotated[str | None, typer.Option(help="Collection name")] = None,
+) -> None:
+    """Start the web server: chat at /, embed view at /embed, API at /api and /v1."""
+    from assistant.web.server import run
+
+    run(_settings(host=host, port=port, collection=collection))
+
+
+feedback_app = typer.Typer(help="Thumbs up/down collected in the chat.", no_args_is_help=True)
+app.add_typer(feedback_app, name="feedback")
+
+
+@feedback_app.command("export")
+def feedback_export(
+    out: Annotated[Path, typer.Option("--out", help="JSONL file to write")] = Path(
+        "feedback.jsonl"
+    ),
+) -> None:
+    """Write the collected feedback as eval-dataset lines (JSONL)."""
+    from assistant.web.feedback import export
+
+    count = export(_settings(), out)
+    typer.echo(f"wrote {count} feedback items to {out}")
+
+
 def main() -> None:
     try:
         app()

@@ -34,6 +34,7 @@ class Assistant:
         *,
         embedder: Embedder | None = None,
         store: VectorStore | None = None,
+        sentences: VectorStore | None = None,
         lexical: LexicalIndex | None = None,
         backend: AnswerBackend | None = None,
     ) -> None:
@@ -42,6 +43,8 @@ class Assistant:
             self.__dict__["embedder"] = embedder
         if store is not None:
             self.__dict__["store"] = store
+        if sentences is not None:
+            self.__dict__["sentences"] = sentences
         if lexical is not None:
             self.__dict__["lexical"] = lexical
         if backend is not None:
@@ -55,12 +58,27 @@ class Assistant:
         return create_embedder(self.settings)
 
     @cached_property
+    def _client(self) -> Any:
+        from assistant.store.chroma import make_client
+
+        return make_client(self.settings)
+
+    @cached_property
     def store(self) -> VectorStore:
-        from assistant.store.chroma import ChromaStore, make_client
+        from assistant.store.chroma import ChromaStore
 
         return ChromaStore(
-            make_client(self.settings),
-            self.settings.collection,
+            self._client, self.settings.collection, self.embedder.model_id, self.embedder.dim
+        )
+
+    @cached_property
+    def sentences(self) -> VectorStore:
+        """Sentence vectors of every chunk (see assistant.ingest.sentences)."""
+        from assistant.store.chroma import ChromaStore
+
+        return ChromaStore(
+            self._client,
+            f"{self.settings.collection}-sentences",
             self.embedder.model_id,
             self.embedder.dim,
         )
@@ -79,12 +97,14 @@ class Assistant:
         s = self.settings
         return HybridRetriever(
             self.store,
+            self.sentences,
             self.lexical,
             self.embedder,
             candidates=s.candidates,
             rrf_k=s.rrf_k,
             dense_weight=s.dense_weight,
             lexical_weight=s.lexical_weight,
+            sentence_weight=s.sentence_weight,
             dedup_threshold=s.dedup_threshold,
             reranker=Reranker(s.reranker_path) if s.reranker_path else None,
         )
@@ -114,6 +134,7 @@ class Assistant:
 
         ingestor = Ingestor(
             self.store,
+            self.sentences,
             self.lexical,
             self.embedder,
             self.settings.chunk_tokens,

@@ -59,6 +59,8 @@ class RetrievalResult:
     chunks: list[ScoredChunk]
     query_vector: np.ndarray
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # Sentence records of the returned chunks with their vectors (for the extractive answer).
+    sentences: list[tuple[Chunk, np.ndarray]] = field(default_factory=list)
 
 
 def _jaccard(a: str, b: str) -> float:
@@ -85,6 +87,7 @@ class HybridRetriever:
     def __init__(
         self,
         store: VectorStore,
+        sentences: VectorStore | None,
         lexical: LexicalIndex,
         embedder: Embedder,
         *,
@@ -92,16 +95,19 @@ class HybridRetriever:
         rrf_k: int = 60,
         dense_weight: float = 1.0,
         lexical_weight: float = 1.0,
+        sentence_weight: float = 1.0,
         dedup_threshold: float = 0.95,
         reranker: Reranker | None = None,
     ) -> None:
         self.store = store
+        self.sentences = sentences
         self.lexical = lexical
         self.embedder = embedder
         self.candidates = candidates
         self.rrf_k = rrf_k
         self.dense_weight = dense_weight
         self.lexical_weight = lexical_weight
+        self.sentence_weight = sentence_weight
         self.dedup_threshold = dedup_threshold
         self.reranker = reranker
 
@@ -115,23 +121,44 @@ class HybridRetriever:
         timings["embed"] = (time.perf_counter() - started) * 1000
 
         started = time.perf_counter()
-        dense = self.store.query(vector, self.candidates, filters.where())
+        where = filters.where()
+        dense = self.store.query(vector, self.candidates, where)
         timings["dense"] = (time.perf_counter() - started) * 1000
+
+        started = time.perf_counter()
+        by_sentence: list[str] = []
+        if self.sentences is not None:
+            for record, _ in self.sentences.query(vector, self.candidates * 2, where):
+                parent = str(record.metadata.get("parent"))
+                if parent not in by_sentence:
+                    by_sentence.append(parent)
+        timings["dense_sentences"] = (time.perf_counter() - started) * 1000
 
         started = time.perf_counter()
         lexical = self.lexical.search(question, self.candidates, language, filters.allows)
         timings["lexical"] = (time.perf_counter() - started) * 1000
 
         started = time.perf_counter()
-        fused = self._fuse(dense, lexical)
+        fused = self._fuse(dense, [(i, 0.0) for i in by_sentence], lexical)
         fused = self._dedup(fused)
         if self.reranker is not None and fused:
             fused = self.reranker.rerank(question, fused[: self.candidates])
+        top = fused[:k]
         timings["fuse"] = (time.perf_counter() - started) * 1000
-        return RetrievalResult(chunks=fused[:k], query_vector=vector, timings_ms=timings)
+        sentences: list[tuple[Chunk, np.ndarray]] = []
+        if self.sentences is not None and top:
+            started = time.perf_counter()
+            sentences = self.sentences.get_where({"parent": {"$in": [c.chunk_id for c in top]}})
+            timings["sentences"] = (time.perf_counter() - started) * 1000
+        return RetrievalResult(
+            chunks=top, query_vector=vector, timings_ms=timings, sentences=sentences
+        )
 
     def _fuse(
-        self, dense: list[tuple[Chunk, float]], lexical: list[tuple[str, float]]
+        self,
+        dense: list[tuple[Chunk, float]],
+        sentence_ranked: list[tuple[str, float]],
+        lexical: list[tuple[str, float]],
     ) -> list[ScoredChunk]:
         by_id: dict[str, ScoredChunk] = {}
         for rank, (chunk, similarity) in enumerate(dense):
@@ -141,17 +168,22 @@ class HybridRetriever:
                 dense_rank=rank,
                 similarity=similarity,
             )
-        missing = [chunk_id for chunk_id, _ in lexical if chunk_id not in by_id]
-        fetched = {c.chunk_id: c for c in self.store.get(missing)}
-        for rank, (chunk_id, _) in enumerate(lexical):
-            scored = by_id.get(chunk_id)
-            if scored is None:
-                chunk = fetched.get(chunk_id)
-                if chunk is None:  # deleted since the lexical index was built
-                    continue
-                scored = by_id[chunk_id] = ScoredChunk(chunk=chunk, score=0.0)
-            scored.score += self.lexical_weight / (self.rrf_k + rank + 1)
-            scored.lexical_rank = rank
+        missing = [i for i, _ in [*sentence_ranked, *lexical] if i not in by_id]
+        fetched = {c.chunk_id: c for c in self.store.get(list(dict.fromkeys(missing)))}
+        for ranking, weight, is_lexical in (
+            (sentence_ranked, self.sentence_weight, False),
+            (lexical, self.lexical_weight, True),
+        ):
+            for rank, (chunk_id, _) in enumerate(ranking):
+                scored = by_id.get(chunk_id)
+                if scored is None:
+                    chunk = fetched.get(chunk_id)
+                    if chunk is None:  # deleted since the lexical index was built
+                        continue
+                    scored = by_id[chunk_id] = ScoredChunk(chunk=chunk, score=0.0)
+                scored.score += weight / (self.rrf_k + rank + 1)
+                if is_lexical:
+                    scored.lexical_rank = rank
         return sorted(by_id.values(), key=lambda c: -c.score)
 
     def _dedup(self, chunks: list[ScoredChunk]) -> list[ScoredChunk]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.schema import ScoredChunk
+from assistant.schema import Chunk, ScoredChunk
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,8 @@ class GenerationRequest:
     passages: list[Passage]
     history: list[dict[str, str]] = field(default_factory=list)
     query_vector: np.ndarray | None = None
+    # Sentence records of the passages with their stored vectors, when the index has them.
+    sentences: list[tuple[Chunk, np.ndarray]] = field(default_factory=list)
 
 
 class AnswerBackend(ABC):

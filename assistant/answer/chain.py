@@ -63,7 +63,13 @@ def retrieve(assistant: Assistant, state: dict[str, Any]) -> dict[str, Any]:
     timings.update({f"retrieve_{k}": round(v, 1) for k, v in result.timings_ms.items()})
     timings["retrieve"] = _elapsed(started)
     passages = [Passage(n=i + 1, scored=c) for i, c in enumerate(result.chunks)]
-    return {**state, "passages": passages, "query_vector": result.query_vector, "timings": timings}
+    return {
+        **state,
+        "passages": passages,
+        "query_vector": result.query_vector,
+        "sentences": result.sentences,
+        "timings": timings,
+    }
 
 
 def request_of(state: dict[str, Any]) -> GenerationRequest:
@@ -73,6 +79,7 @@ def request_of(state: dict[str, Any]) -> GenerationRequest:
         passages=state["passages"],
         history=state["history"],
         query_vector=state["query_vector"],
+        sentences=state.get("sentences", []),
     )
 
 

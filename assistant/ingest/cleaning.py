@@ -22,6 +22,8 @@ _HEADING_NUMBER = re.compile(r"^\d{1,2}(?:\.\d{1,2})*\.?\s+\S")
 # A word hyphenated at a line end is re-joined unless the next word shows that the hyphen is a
 # real compound dash: "hälso- och sjukvård", "tasa- ja", "short- and long-term".
 _KEEP_HYPHEN_BEFORE = {"och", "eller", "samt", "ja", "tai", "sekä", "and", "or", "und", "et"}
+# Footnote markers glued to a word by PDF extraction ("translationell1 och klinisk forskning2").
+_FOOTNOTE = re.compile(r"(?<=[a-zåäöü]{4})\d{1,2}(?=[\s,.;:)]|$)", re.M)
 _INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\ufeff"), None)
 
 
@@ -114,6 +116,7 @@ def clean_page(raw: str, furniture: set[str] | frozenset[str] = frozenset()) -> 
         out.append(line)
         heading_flags.append(heading)
 
+    out = [_FOOTNOTE.sub("", line) for line in out]
     text = "\n".join(out)
     headings: list[tuple[int, str]] = []
     offset = 0

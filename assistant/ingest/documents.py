@@ -9,6 +9,7 @@ from pathlib import Path
 from assistant.ingest.chunking import split_text
 from assistant.ingest.cleaning import CleanPage, clean_pages, normalise
 from assistant.ingest.loaders import load_file
+from assistant.ingest.sentences import Sentence, sentences_of
 from assistant.language import detect_language
 from assistant.schema import Chunk, LoadedDocument, Page
 
@@ -110,3 +111,12 @@ def chunk_document(
         chunk.metadata["chunk_index"] = index
         chunk.metadata["n_chunks"] = len(chunks)
     return chunks
+
+
+def sentence_records(document: LoadedDocument, chunks: list[Chunk]) -> list[Sentence]:
+    pages = {page.number: page.text for page in document.pages}
+    return [
+        sentence
+        for chunk in chunks
+        for sentence in sentences_of(chunk, pages.get(chunk.metadata.get("page"), chunk.text))
+    ]

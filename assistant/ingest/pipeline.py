@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import DocumentError
-from assistant.ingest.documents import chunk_document, content_hash, document_id, load_document
+from assistant.ingest.documents import (
+    chunk_document,
+    content_hash,
+    document_id,
+    load_document,
+    sentence_records,
+)
 from assistant.ingest.loaders import SUPPORTED_SUFFIXES
 from assistant.store.base import VectorStore
 from assistant.store.lexical import LexicalIndex, sync
@@ -90,12 +96,14 @@ class Ingestor:
     def __init__(
         self,
         store: VectorStore,
+        sentences: VectorStore,
         lexical: LexicalIndex,
         embedder: Embedder,
         chunk_tokens: int,
         overlap: int,
     ) -> None:
         self.store = store
+        self.sentences = sentences
         self.lexical = lexical
         self.embedder = embedder
         self.chunk_tokens = chunk_tokens
@@ -138,6 +146,7 @@ class Ingestor:
                     report.chunks_deleted += len(chunks)
 
         ids = list(self.store.metadata_by_id())
+        self._delete_orphan_sentences(set(ids))
         report.chunks_total = len(ids)
         report.lexical_rebuilt = sync(self.lexical, ids, self.store.iter_chunks)
         report.seconds = time.perf_counter() - started
@@ -166,15 +175,30 @@ class Ingestor:
         # Chunks whose text is unchanged keep their vectors, but their metadata (hash,
         # positions) must be rewritten so the document reads as complete next time.
         kept = [chunk for chunk in chunks if chunk.chunk_id in old]
-        if new or kept:
-            vectors = self.embedder.embed_passages([c.indexed_text() for c in new]) if new else None
-            if new and vectors is not None:
-                self.store.upsert(new, vectors)
-            if kept:
-                self.store.update_metadata(kept)
+        if new:
+            # Sentences first: a chunk in the store always has its sentences, and sentences
+            # left without a chunk by a kill are swept at the end of the next run.
+            sentences = sentence_records(document, new)
+            sentence_vectors = self.embedder.embed_passages([s.embedding_text() for s in sentences])
+            self.sentences.upsert([s.as_record() for s in sentences], sentence_vectors)
+            vectors = self.embedder.embed_passages([c.indexed_text() for c in new])
+            self.store.upsert(new, vectors)
+        if kept:
+            self.store.update_metadata(kept)
         stale = sorted(set(old) - {chunk.chunk_id for chunk in chunks})
         if stale:
             self.store.delete(stale)
+            self.sentences.delete_where({"parent": {"$in": stale}})
         report.chunks_written += len(new)
         report.chunks_deleted += len(stale)
         (report.updated if old else report.added).append(doc_id)
+
+    def _delete_orphan_sentences(self, chunk_ids: set[str]) -> None:
+        orphans = [
+            sentence_id
+            for sentence_id, meta in self.sentences.metadata_by_id().items()
+            if meta.get("parent") not in chunk_ids
+        ]
+        if orphans:
+            log.info("removing %d sentences whose chunk is gone", len(orphans))
+            self.sentences.delete(orphans)

@@ -25,6 +25,10 @@ class VectorStore(ABC):
     def delete(self, ids: Sequence[str]) -> None: ...
 
     @abstractmethod
+    def delete_where(self, where: Where) -> None:
+        """Delete every record whose metadata matches (e.g. the sentences of stale chunks)."""
+
+    @abstractmethod
     def metadata_by_id(self) -> dict[str, dict[str, Any]]:
         """Every chunk id with its metadata (no text, no vectors): the ingest diff reads it."""
 
@@ -34,6 +38,10 @@ class VectorStore(ABC):
 
     @abstractmethod
     def get(self, ids: Sequence[str]) -> list[Chunk]: ...
+
+    @abstractmethod
+    def get_where(self, where: Where) -> list[tuple[Chunk, np.ndarray]]:
+        """Records matching the filter, with their vectors."""
 
     @abstractmethod
     def query(

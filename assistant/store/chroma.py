@@ -103,6 +103,19 @@ class ChromaStore(VectorStore):
         for start in range(0, len(ids), _WRITE_BATCH):
             self._collection.delete(ids=list(ids[start : start + _WRITE_BATCH]))
 
+    def delete_where(self, where: Where) -> None:
+        if self._collection is not None:
+            self._collection.delete(where=where)
+
+    def get_where(self, where: Where) -> list[tuple[Chunk, np.ndarray]]:
+        if self._collection is None:
+            return []
+        page = self._collection.get(where=where, include=["documents", "metadatas", "embeddings"])
+        return [
+            (chunk, np.asarray(vector, dtype=np.float32))
+            for chunk, vector in zip(_to_chunks(page), page["embeddings"], strict=True)
+        ]
+
     def metadata_by_id(self) -> dict[str, dict[str, Any]]:
         if self._collection is None:
             return {}

@@ -1,0 +1,87 @@
+"""Sentence records: the small units inside each chunk, embedded on their own.
+
+A question usually matches one sentence far better than a 180-token chunk, so sentences get
+their own vectors (parent-document retrieval: a sentence hit ranks its chunk). The extractive
+answer reuses these vectors, so answering needs no embedding beyond the question.
+
+A table row alone ("Liikevaihto 75 754 77 501 ...") means nothing to an embedding model, so
+it is embedded with the table's caption and column headers in front of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from assistant.ingest.chunking import sentence_spans
+from assistant.ingest.cleaning import is_table_row
+from assistant.schema import Chunk
+
+_MIN_WORDS = 3
+_HEADER_LINES = 8
+
+
+@dataclass(frozen=True)
+class Sentence:
+    sentence_id: str
+    parent: Chunk
+    start: int  # offset in the parent chunk's text
+    end: int
+    context: str
+
+    @property
+    def text(self) -> str:
+        return self.parent.text[self.start : self.end]
+
+    def embedding_text(self) -> str:
+        section = str(self.parent.metadata.get("section") or "")
+        prefix = " — ".join(p for p in (section, self.context) if p)
+        return f"{prefix}: {self.text}" if prefix else self.text
+
+    def as_record(self) -> Chunk:
+        meta = {
+            k: v
+            for k, v in self.parent.metadata.items()
+            if k in ("doc_id", "language", "groups", "content_hash", "page", "source")
+            or k.startswith("group:")
+        }
+        meta.update(
+            {
+                "parent": self.parent.chunk_id,
+                "start": self.start,
+                "end": self.end,
+                "context": self.context,
+            }
+        )
+        return Chunk(
+            chunk_id=self.sentence_id, doc_id=self.parent.doc_id, text=self.text, metadata=meta
+        )
+
+
+def table_header(page_text: str, row_start: int) -> str:
+    """Caption and column-header lines above the table that holds the row at row_start."""
+    lines_before = page_text[:row_start].rstrip("\n").split("\n")
+    # Walk up over the table's rows, then collect the header lines above them.
+    while lines_before and is_table_row(lines_before[-1]):
+        lines_before.pop()
+    header: list[str] = []
+    while lines_before and len(header) < _HEADER_LINES:
+        line = lines_before.pop()
+        if len(line) > 60 or line.endswith("."):
+            break
+        header.insert(0, line)
+    return " ".join(header)
+
+
+def sentences_of(chunk: Chunk, page_text: str) -> list[Sentence]:
+    base = int(chunk.metadata.get("char_start", 0))
+    records: list[Sentence] = []
+    for start, end in sentence_spans(chunk.text):
+        text = chunk.text[start:end].strip()
+        row = is_table_row(text)
+        if not row and len(text.split()) < _MIN_WORDS:
+            continue
+        context = table_header(page_text, base + start) if row else ""
+        sentence_id = hashlib.sha256(f"{chunk.chunk_id}\x1f{start}".encode()).hexdigest()[:32]
+        records.append(Sentence(sentence_id, chunk, start, end, context))
+    return records

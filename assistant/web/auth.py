@@ -1,0 +1,243 @@
+"""Access tokens, the groups they grant, the chat's login page and the per-caller rate limit.
+
+Auth is off while settings.api_tokens is empty. Otherwise every caller presents a token:
+the API as `Authorization: Bearer <token>`, the chat through a login page that stores it in an
+HttpOnly cookie (or `?token=` on the first page load, for iframes). A token maps to access
+groups, and retrieval only sees chunks without groups or sharing one with the caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import URL, Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from assistant.retrieve import Filters
+from assistant.web.i18n import choose_language, t
+
+COOKIE = "assistant_token"
+LOGIN_PATH = "/auth/login"
+LOGOUT_PATH = "/auth/logout"
+# The HTML pages of the chat; everything else Gradio serves is guarded by its auth_dependency.
+CHAT_PAGES = ("/", "/embed", "/embed/")
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking. The id never contains the token itself (it names feedback rows and
+    rate-limit buckets); groups=None means access control is off."""
+
+    id: str
+    groups: tuple[str, ...] | None
+
+    def filters(self, doc_ids: tuple[str, ...] = (), languages: tuple[str, ...] = ()) -> Filters:
+        return Filters(doc_ids=doc_ids, languages=languages, groups=self.groups)
+
+
+ANONYMOUS = Caller(id="anonymous", groups=None)
+
+
+class TokenAuth:
+    def __init__(self, tokens: dict[str, list[str]]) -> None:
+        # Looked up by digest, so lookup time says nothing about how much of a token matched.
+        self._by_digest = {
+            _digest(token): Caller(id=f"t-{_digest(token)[:12]}", groups=tuple(groups))
+            for token, groups in tokens.items()
+        }
+        self._by_id = {caller.id: caller for caller in self._by_digest.values()}
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._by_digest)
+
+    def caller_for_token(self, token: str | None) -> Caller | None:
+        if not self.enabled:
+            return ANONYMOUS
+        return self._by_digest.get(_digest(token)) if token else None
+
+    def caller_for_user(self, user_id: str | None) -> Caller | None:
+        """The caller behind a Gradio username (which is what gradio_user returned)."""
+        if not self.enabled:
+            return ANONYMOUS
+        return self._by_id.get(user_id or "")
+
+    @staticmethod
+    def bearer(headers: Headers) -> str | None:
+        scheme, _, value = headers.get("authorization", "").partition(" ")
+        return value.strip() or None if scheme.lower() == "bearer" else None
+
+    def caller_for_request(self, request: Request, *, cookie: bool) -> Caller | None:
+        token = self.bearer(request.headers) or (request.cookies.get(COOKIE) if cookie else None)
+        return self.caller_for_token(token)
+
+    def gradio_user(self, request: Request) -> str | None:
+        """Gradio's auth_dependency: the caller id, or None to answer 401."""
+        caller = self.caller_for_request(request, cookie=True)
+        return caller.id if caller else None
+
+
+class RateLimiter:
+    """A sliding one-minute window per key (caller id, or client address when auth is off)."""
+
+    def __init__(
+        self, per_minute: int, *, window: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.per_minute = per_minute
+        self.window = window
+        self._clock = clock
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, key: str) -> float | None:
+        """Counts one request; returns the seconds to wait when over the limit, else None."""
+        now = self._clock()
+        with self._lock:
+            hits = self._hits.setdefault(key, deque())
+            while hits and hits[0] <= now - self.window:
+                hits.popleft()
+            if len(hits) >= self.per_minute:
+                return max(0.0, hits[0] + self.window - now)
+            hits.append(now)
+            return None
+
+
+def rate_key(caller: Caller, client_host: str | None) -> str:
+    return caller.id if caller.groups is not None else f"ip:{client_host or 'unknown'}"
+
+
+def _safe_next(target: str | None) -> str:
+    # Only same-site paths: "//host" and "/\\host" would leave the site (open redirect).
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return "/"
+    return target
+
+
+def _set_token_cookie(response: Response, token: str, secure: bool) -> None:
+    # A cross-site intranet iframe only sends SameSite=None cookies, which browsers accept
+    # only with Secure, so plain-http deployments fall back to Lax (same-site embedding).
+    response.set_cookie(
+        COOKIE,
+        token,
+        httponly=True,
+        secure=secure,
+        samesite="none" if secure else "lax",
+        path="/",
+    )
+
+
+class ChatLoginMiddleware:
+    """Sends a browser without a valid token on a chat page to the login page, and turns a
+    `?token=` on a chat page into the cookie (then drops it from the address bar)."""
+
+    def __init__(self, app: ASGIApp, auth: TokenAuth) -> None:
+        self.app = app
+        self.auth = auth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            not self.auth.enabled
+            or scope["type"] != "http"
+            or scope["method"] not in ("GET", "HEAD")
+            or scope["path"] not in CHAT_PAGES
+        ):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        token = request.query_params.get("token")
+        if token is not None:
+            target = _without_query(request.url, "token")
+            if self.auth.caller_for_token(token):
+                response: Response = RedirectResponse(target, status_code=303)
+                _set_token_cookie(response, token, request.url.scheme == "https")
+            else:
+                response = _login_redirect(target, failed=True)
+        elif self.auth.caller_for_request(request, cookie=True):
+            await self.app(scope, receive, send)
+            return
+        else:
+            response = _login_redirect(_without_query(request.url), failed=False)
+        await response(scope, receive, send)
+
+
+def _without_query(url: URL, *names: str) -> str:
+    """The path and query of url without the named query parameters."""
+    query = urlencode(
+        [(k, v) for k, v in parse_qsl(url.query, keep_blank_values=True) if k not in names]
+    )
+    return url.path + (f"?{query}" if query else "")
+
+
+def _login_redirect(next_path: str, *, failed: bool) -> RedirectResponse:
+    query = {"next": next_path, **({"failed": "1"} if failed else {})}
+    return RedirectResponse(f"{LOGIN_PATH}?{urlencode(query)}", status_code=303)
+
+
+def _login_page(lang: str, next_path: str, failed: bool) -> str:
+    esc = html.escape
+    error = f'<p class="error" role="alert">{esc(t("login_invalid", lang))}</p>' if failed else ""
+    return f"""<!doctype html>
+<html lang="{lang}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{esc(t("title", lang))} – {esc(t("login_title", lang))}</title>
+<style>
+body{{font-family:system-ui,sans-serif;display:flex;justify-content:center;padding-top:10vh;
+background:#f6f7f9;color:#1f2937}}
+form{{background:#fff;padding:2rem;border-radius:.75rem;box-shadow:0 1px 4px #0002;
+min-width:18rem}}
+input{{width:100%;padding:.5rem;margin:.5rem 0 1rem;box-sizing:border-box}}
+button{{padding:.5rem 1.25rem}} .error{{color:#b91c1c}}
+</style></head>
+<body><form method="post" action="{LOGIN_PATH}">
+<h1>{esc(t("title", lang))}</h1>{error}
+<label for="token">{esc(t("login_token", lang))}</label>
+<input id="token" name="token" type="password" autocomplete="current-password" required>
+<input type="hidden" name="next" value="{esc(next_path)}">
+<button type="submit">{esc(t("login_submit", lang))}</button>
+</form></body></html>"""
+
+
+def login_router(auth: TokenAuth, ui_language: str) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    def language(request: Request) -> str:
+        return choose_language(
+            ui_language,
+            requested=request.query_params.get("lang"),
+            accept_language=request.headers.get("accept-language"),
+        )
+
+    @router.get(LOGIN_PATH)
+    def login_form(request: Request, next: str = "/", failed: bool = False) -> HTMLResponse:
+        return HTMLResponse(_login_page(language(request), _safe_next(next), failed))
+
+    @router.post(LOGIN_PATH)
+    def login(request: Request, token: str = Form(...), next: str = Form("/")) -> Response:
+        target = _safe_next(next)
+        if not auth.enabled or not auth.caller_for_token(token):
+            page = _login_page(language(request), target, True)
+            return HTMLResponse(page, status_code=401)
+        response = RedirectResponse(target, status_code=303)
+        _set_token_cookie(response, token, request.url.scheme == "https")
+        return response
+
+    @router.get(LOGOUT_PATH)
+    def logout() -> Response:
+        response = RedirectResponse(LOGIN_PATH, status_code=303)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    return router

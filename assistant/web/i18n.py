@@ -1,0 +1,163 @@
+"""Interface strings in Swedish, Finnish and English, and the choice of language.
+
+The answer's own language follows the question (assistant.language); these strings are only
+the interface around it: labels, notices and the login page.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, cast
+
+Lang = Literal["sv", "fi", "en"]
+LANGUAGES: tuple[Lang, ...] = ("sv", "fi", "en")
+
+EXAMPLES: tuple[str, ...] = (
+    "Vilka principer gäller för forskningen i Region Stockholm?",
+    "Mikä on Lahden Tilakeskuksen liikevaihdon ennuste vuodelle 2025?",
+    "What does the Lahti report say about artificial intelligence pilots?",
+)
+
+STRINGS: dict[str, dict[Lang, str]] = {
+    "title": {
+        "sv": "Strategiassistenten",
+        "fi": "Strategia-avustaja",
+        "en": "Strategy assistant",
+    },
+    "subtitle": {
+        "sv": "Svar ur organisationens strategidokument och rapporter, med källhänvisningar. "
+        "Klicka på en hänvisning [1] för att se citerat stycke.",
+        "fi": "Vastaukset organisaation strategia-asiakirjoista ja raporteista lähdeviitteineen. "
+        "Napsauta viitettä [1] nähdäksesi lainatun kohdan.",
+        "en": "Answers from the organisation's strategy documents and reports, with citations. "
+        "Click a citation [1] to see the quoted passage.",
+    },
+    "chat_label": {"sv": "Samtal", "fi": "Keskustelu", "en": "Conversation"},
+    "question_label": {"sv": "Fråga", "fi": "Kysymys", "en": "Question"},
+    "question_placeholder": {
+        "sv": "Skriv en fråga på svenska, finska eller engelska …",
+        "fi": "Kirjoita kysymys suomeksi, ruotsiksi tai englanniksi …",
+        "en": "Ask a question in English, Swedish or Finnish …",
+    },
+    "send": {"sv": "Skicka", "fi": "Lähetä", "en": "Send"},
+    "clear": {"sv": "Nytt samtal", "fi": "Uusi keskustelu", "en": "New conversation"},
+    "examples": {"sv": "Exempelfrågor", "fi": "Esimerkkikysymyksiä", "en": "Example questions"},
+    "sources": {"sv": "Källor", "fi": "Lähteet", "en": "Sources"},
+    "sources_empty": {
+        "sv": "Källorna för svaret visas här.",
+        "fi": "Vastauksen lähteet näkyvät tässä.",
+        "en": "The sources of the answer appear here.",
+    },
+    "sources_for": {"sv": "Svar {n}", "fi": "Vastaus {n}", "en": "Answer {n}"},
+    "earlier": {"sv": "Tidigare svar", "fi": "Aiemmat vastaukset", "en": "Earlier answers"},
+    "retrieved": {
+        "sv": "Hämtade stycken",
+        "fi": "Haetut kohdat",
+        "en": "Retrieved passages",
+    },
+    "retrieved_empty": {
+        "sv": "Inga stycken hämtade än.",
+        "fi": "Kohtia ei ole vielä haettu.",
+        "en": "No passages retrieved yet.",
+    },
+    "cited": {"sv": "citerad", "fi": "lainattu", "en": "cited"},
+    "file": {"sv": "Fil", "fi": "Tiedosto", "en": "File"},
+    "page": {"sv": "sida", "fi": "sivu", "en": "page"},
+    "score": {"sv": "poäng", "fi": "pisteet", "en": "score"},
+    "refusal_notice": {
+        "sv": "Dokumenten besvarar inte frågan, så assistenten gissar inte. "
+        "Formulera om frågan eller titta på de hämtade styckena.",
+        "fi": "Asiakirjat eivät vastaa kysymykseen, joten avustaja ei arvaa. "
+        "Muotoile kysymys uudelleen tai katso haetut kohdat.",
+        "en": "The documents do not answer this question, so the assistant does not guess. "
+        "Rephrase the question or look at the retrieved passages.",
+    },
+    "unsupported": {
+        "sv": "Utan giltig källa:",
+        "fi": "Ilman pätevää lähdettä:",
+        "en": "Without a valid source:",
+    },
+    "feedback_title": {
+        "sv": "Återkoppling på svar {n}",
+        "fi": "Palaute vastauksesta {n}",
+        "en": "Feedback on answer {n}",
+    },
+    "feedback_answer": {"sv": "Svar nr", "fi": "Vastaus nro", "en": "Answer no."},
+    "feedback_rating": {"sv": "Betyg", "fi": "Arvio", "en": "Rating"},
+    "feedback_comment": {
+        "sv": "Kommentar (valfri)",
+        "fi": "Kommentti (vapaaehtoinen)",
+        "en": "Comment (optional)",
+    },
+    "feedback_send": {"sv": "Skicka kommentar", "fi": "Lähetä kommentti", "en": "Send comment"},
+    "feedback_thanks": {
+        "sv": "Tack! Återkopplingen är sparad.",
+        "fi": "Kiitos! Palaute on tallennettu.",
+        "en": "Thank you! Your feedback is saved.",
+    },
+    "feedback_unknown": {
+        "sv": "Det finns inget svar med det numret.",
+        "fi": "Sillä numerolla ei ole vastausta.",
+        "en": "There is no answer with that number.",
+    },
+    "rate_limited": {
+        "sv": "För många frågor på kort tid. Vänta en stund och försök igen.",
+        "fi": "Liian monta kysymystä lyhyessä ajassa. Odota hetki ja yritä uudelleen.",
+        "en": "Too many questions in a short time. Wait a moment and try again.",
+    },
+    "login_title": {"sv": "Logga in", "fi": "Kirjaudu sisään", "en": "Sign in"},
+    "login_token": {"sv": "Åtkomsttoken", "fi": "Käyttötunnus", "en": "Access token"},
+    "login_submit": {"sv": "Logga in", "fi": "Kirjaudu", "en": "Sign in"},
+    "login_invalid": {
+        "sv": "Okänd token.",
+        "fi": "Tuntematon tunnus.",
+        "en": "Unknown token.",
+    },
+}
+
+
+def t(key: str, lang: str, **values: object) -> str:
+    """The string for key in lang (English when lang is not an interface language)."""
+    table = STRINGS[key]
+    text = table.get(cast(Lang, lang)) or table["en"]
+    return text.format(**values) if values else text
+
+
+def _as_lang(code: str | None) -> Lang | None:
+    primary = (code or "").strip().lower().replace("_", "-").split("-")[0]
+    return cast(Lang, primary) if primary in LANGUAGES else None
+
+
+def parse_accept_language(header: str | None) -> list[str]:
+    """Language tags of an Accept-Language header, best first (q=0 entries dropped)."""
+    ranked: list[tuple[float, int, str]] = []
+    for index, part in enumerate((header or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        if not tag or tag == "*":
+            continue
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if quality > 0:
+            ranked.append((-quality, index, tag))
+    return [tag for _, _, tag in sorted(ranked)]
+
+
+def choose_language(
+    setting: str, *, requested: str | None = None, accept_language: str | None = None
+) -> Lang:
+    """An explicit ?lang= first (an embedding page decides), then the ui_language setting
+    unless it is "auto", then the browser's Accept-Language, then English."""
+    chosen = _as_lang(requested)
+    if chosen:
+        return chosen
+    if setting != "auto" and (fixed := _as_lang(setting)):
+        return fixed
+    for tag in parse_accept_language(accept_language):
+        if found := _as_lang(tag):
+            return found
+    return "en"

@@ -1,0 +1,1 @@
+"""Evaluation suite: fixed Q&A datasets, metrics, runs and reports."""

@@ -1,0 +1,177 @@
+"""Runs a dataset through Assistant.ask and computes the summary. The report files are
+rendered from the saved results (evals.report), never recomputed."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from assistant.core import Assistant
+from evals.dataset import EvalItem
+from evals.metrics import (
+    answer_accuracy,
+    citation_precision,
+    evidence_rank,
+    mean,
+    percentile,
+    reciprocal_rank,
+)
+
+
+@dataclass
+class ItemResult:
+    id: str
+    kind: str
+    question_lang: str
+    user_input: str
+    reference: str
+    response: str
+    refused: bool
+    correct: bool
+    reason: str
+    evidence_rank: int | None
+    citations: list[dict[str, Any]]
+    retrieved_ids: list[str]
+    retrieved_contexts: list[str]
+    citation_precision: float | None
+    has_valid_citation: bool
+    timings_ms: dict[str, float]
+    error: str | None = None
+
+
+@dataclass
+class RunResult:
+    config: dict[str, Any]
+    summary: dict[str, Any]
+    items: list[ItemResult] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.config,
+            "summary": self.summary,
+            "items": [asdict(i) for i in self.items],
+        }
+
+
+def evaluate_item(assistant: Assistant, item: EvalItem) -> ItemResult:
+    try:
+        answer = assistant.ask(item.question)
+    except Exception as exc:  # one failing item must not end the run; it counts as wrong
+        return ItemResult(
+            id=item.id,
+            kind=item.kind,
+            question_lang=item.question_lang,
+            user_input=item.question,
+            reference=item.answer,
+            response="",
+            refused=False,
+            correct=False,
+            reason=f"error: {exc}",
+            evidence_rank=None,
+            citations=[],
+            retrieved_ids=[],
+            retrieved_contexts=[],
+            citation_precision=None,
+            has_valid_citation=False,
+            timings_ms={},
+            error=str(exc),
+        )
+    contexts = [r.text for r in answer.retrieved]
+    cited = [r.text for r in answer.retrieved if r.n in {c.n for c in answer.citations}]
+    # Quotes are part of the response: the facts must appear in what the user reads.
+    response = answer.answer
+    accuracy = answer_accuracy(item, response, answer.refused)
+    precision = citation_precision(item, cited)
+    correct = accuracy.correct
+    reason = accuracy.reason
+    if item.answerable and correct and not precision:
+        correct, reason = False, "facts present but no cited chunk holds them"
+    return ItemResult(
+        id=item.id,
+        kind=item.kind,
+        question_lang=item.question_lang,
+        user_input=item.question,
+        reference=item.answer,
+        response=response,
+        refused=answer.refused,
+        correct=correct,
+        reason=reason,
+        evidence_rank=evidence_rank(item, contexts),
+        citations=[c.model_dump() for c in answer.citations],
+        retrieved_ids=[r.chunk_id for r in answer.retrieved],
+        retrieved_contexts=contexts,
+        citation_precision=precision,
+        has_valid_citation=bool(answer.citations),
+        timings_ms=dict(answer.timings_ms),
+    )
+
+
+def summarise(items: list[ItemResult], k: int) -> dict[str, Any]:
+    answerable = [i for i in items if i.kind != "unanswerable"]
+    unanswerable = [i for i in items if i.kind == "unanswerable"]
+
+    def block(group: list[ItemResult]) -> dict[str, Any]:
+        fair = [i for i in group if i.kind != "unanswerable"]
+        return {
+            "n": len(group),
+            "accuracy": round(mean(i.correct for i in group), 4),
+            "recall_at_k": round(mean(i.evidence_rank is not None for i in fair), 4)
+            if fair
+            else None,
+        }
+
+    stages: dict[str, list[float]] = defaultdict(list)
+    for item in items:
+        for stage, value in item.timings_ms.items():
+            stages[stage].append(value)
+    precisions = [i.citation_precision for i in answerable if i.citation_precision is not None]
+    summary: dict[str, Any] = {
+        "items": len(items),
+        "accuracy": round(mean(i.correct for i in items), 4),
+        "answer_accuracy": round(mean(i.correct for i in answerable), 4),
+        "refusal_rate": round(mean(i.refused for i in unanswerable), 4) if unanswerable else None,
+        "false_refusal_rate": round(mean(i.refused for i in answerable), 4),
+        "hit_at_1": round(mean(i.evidence_rank == 1 for i in answerable), 4),
+        f"recall_at_{k}": round(mean(i.evidence_rank is not None for i in answerable), 4),
+        "mrr": round(mean(reciprocal_rank(i.evidence_rank) for i in answerable), 4),
+        "citation_precision": round(mean(precisions), 4) if precisions else None,
+        "answers_with_valid_citation": round(
+            mean(i.has_valid_citation for i in answerable if not i.refused), 4
+        ),
+        "errors": sum(1 for i in items if i.error),
+        "latency_ms": {
+            stage: {"p50": round(percentile(v, 50), 1), "p95": round(percentile(v, 95), 1)}
+            for stage, v in sorted(stages.items())
+        },
+        "by_kind": {
+            kind: block([i for i in items if i.kind == kind])
+            for kind in sorted({i.kind for i in items})
+        },
+        "by_language": {
+            lang: block([i for i in items if i.question_lang == lang])
+            for lang in sorted({i.question_lang for i in items})
+        },
+    }
+    summary["recall_at_k"] = summary[f"recall_at_{k}"]
+    return summary
+
+
+def run_eval(
+    assistant: Assistant,
+    items: list[EvalItem],
+    *,
+    config: dict[str, Any] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunResult:
+    started = time.perf_counter()
+    results = []
+    for index, item in enumerate(items):
+        results.append(evaluate_item(assistant, item))
+        if progress:
+            progress(index + 1, len(items))
+    summary = summarise(results, assistant.settings.top_k)
+    summary["total_seconds"] = round(time.perf_counter() - started, 2)
+    return RunResult(config=config or {}, summary=summary, items=results)
