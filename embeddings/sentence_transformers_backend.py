@@ -37,7 +37,10 @@ class SentenceTransformerEmbedder(Embedder):
         st = _require_sentence_transformers()
         self._model = st.SentenceTransformer(str(path), device="cpu", local_files_only=True)
         self.batch_size = batch_size
-        self.dim = int(self._model.get_sentence_embedding_dimension() or 0)
+        dimension = getattr(self._model, "get_embedding_dimension", None) or (
+            self._model.get_sentence_embedding_dimension
+        )
+        self.dim = int(dimension() or 0)
         self.model_id = model_id or path.name
         prompts = getattr(self._model, "prompts", {}) or {}
         self._prompt_names: dict[str, str | None] = {

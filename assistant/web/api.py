@@ -1,0 +1,446 @@
+"""HTTP API: /api/ask (JSON and server-sent events), an OpenAI-compatible /v1 and health.
+
+Every route is a thin adapter over Assistant.ask/stream. Errors are JSON
+{"error": {"code", "message"}} with the HTTP status saying what went wrong.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from assistant.core import Assistant
+from assistant.errors import (
+    AssistantError,
+    BackendUnavailableError,
+    ConfigError,
+    EmptyIndexError,
+    QuestionError,
+)
+from assistant.schema import Answer
+from assistant.web.auth import ANONYMOUS, Caller, RateLimiter, TokenAuth, rate_key
+
+MODEL_ID = "strategy-assistant"
+SOURCES_HEADING = "Sources:"
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    422: "invalid_request",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class ServerBusyError(Exception):
+    """Every answering slot is taken and the waiting line is full."""
+
+
+class Gate:
+    """At most `concurrency` questions are answered at once and `queue_size` wait; beyond
+    that a request is refused at once (503) instead of piling up on two CPU cores."""
+
+    def __init__(self, concurrency: int, queue_size: int) -> None:
+        self._running = threading.BoundedSemaphore(concurrency)
+        self._limit = concurrency + queue_size
+        self._admitted = 0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        with self._lock:
+            if self._admitted >= self._limit:
+                raise ServerBusyError("the server is answering as many questions as it can")
+            self._admitted += 1
+        try:
+            with self._running:
+                yield
+        finally:
+            with self._lock:
+                self._admitted -= 1
+
+
+class Readiness:
+    """/readyz: the model has been loaded (by warm_up at start-up) and the index has chunks."""
+
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+        self.model_loaded = False
+        self.error: str | None = None
+
+    def warm_up(self) -> None:
+        try:
+            self.assistant.embedder.embed_query("warm-up")
+            _ = self.assistant.backend, self.assistant.lexical
+            self.assistant.store.count()
+            self.model_loaded = True
+        except Exception as exc:  # reported by /readyz rather than crashing the server
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def check(self) -> tuple[bool, dict[str, Any]]:
+        if self.error:
+            return False, {"code": "not_ready", "message": self.error}
+        if not self.model_loaded:
+            return False, {"code": "not_ready", "message": "the model is still loading"}
+        chunks = self.assistant.store.count()
+        if chunks == 0:
+            return False, {"code": "not_ready", "message": "the index is empty"}
+        return True, {"status": "ready", "chunks": chunks, "backend": self.assistant.backend.name}
+
+
+# Error responses -------------------------------------------------------------------------
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
+    )
+
+
+def _assistant_error_status(exc: AssistantError) -> tuple[int, str]:
+    if isinstance(exc, QuestionError):
+        return 422, "invalid_question"
+    if isinstance(exc, EmptyIndexError):
+        return 503, "index_empty"
+    if isinstance(exc, BackendUnavailableError):
+        return 503, "backend_unavailable"
+    if isinstance(exc, ConfigError):
+        return 500, "config_error"
+    return 500, "assistant_error"
+
+
+def error_json(exc: Exception) -> tuple[int, dict[str, Any]]:
+    """Status and body for an error raised while answering (also sent inside streams)."""
+    if isinstance(exc, AssistantError):
+        status, code = _assistant_error_status(exc)
+    elif isinstance(exc, ServerBusyError):
+        status, code = 503, "busy"
+    else:
+        status, code = 500, "internal_error"
+    message = str(exc) if status != 500 or isinstance(exc, AssistantError) else "internal error"
+    return status, {"error": {"code": code, "message": message}}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = _STATUS_CODES.get(exc.status_code, "error")
+        return error_response(exc.status_code, code, str(exc.detail), exc.headers)
+
+    async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        return error_response(422, "invalid_request", problems or "invalid request")
+
+    async def answering_error(request: Request, exc: Exception) -> JSONResponse:
+        status, body = error_json(exc)
+        return JSONResponse(body, status_code=status)
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(AssistantError, answering_error)
+    app.add_exception_handler(ServerBusyError, answering_error)
+
+
+# Request bodies --------------------------------------------------------------------------
+class Turn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class FiltersIn(BaseModel):
+    """Narrowing a question to documents or languages. Access groups come from the token."""
+
+    model_config = ConfigDict(extra="forbid")
+    doc_ids: list[str] = Field(default_factory=list)
+    languages: list[str] = Field(default_factory=list)
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"question": "What does the Lahti report say about AI pilots?"}]
+        },
+    )
+    question: str
+    history: list[Turn] = Field(default_factory=list)
+    filters: FiltersIn | None = None
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
+        return self.content or ""
+
+
+class ChatCompletionRequest(BaseModel):
+    """The fields of the OpenAI chat API that matter here; sampling options are accepted and
+    ignored (answers are grounded in the documents, not sampled)."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str = MODEL_ID
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+
+
+def _sse(data: Any, event: str | None = None) -> str:
+    prefix = f"event: {event}\n" if event else ""
+    return f"{prefix}data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def sources_text(answer: Answer) -> str:
+    """The "Sources:" list appended to OpenAI-style answers, one line per citation."""
+    if not answer.citations:
+        return ""
+    lines = []
+    for c in answer.citations:
+        where = c.doc if c.title in ("", c.doc) else f"{c.title} ({c.doc})"
+        page = f", page {c.page}" if c.page is not None else ""
+        lines.append(f"[{c.n}] {where}{page}: “{c.quote}”")
+    return f"\n\n{SOURCES_HEADING}\n" + "\n".join(lines)
+
+
+def _strip_sources(text: str) -> str:
+    # Clients send our earlier answers back as history; the sources list is not conversation.
+    return text.split(f"\n\n{SOURCES_HEADING}\n", 1)[0]
+
+
+def _question_and_history(request: ChatCompletionRequest) -> tuple[str, list[dict[str, str]]]:
+    turns = [m for m in request.messages if m.role in ("user", "assistant")]
+    if not turns or turns[-1].role != "user":
+        raise HTTPException(422, "the last message must come from the user")
+    history = [{"role": m.role, "content": _strip_sources(m.text())} for m in turns[:-1]]
+    return turns[-1].text(), history
+
+
+def api_router(
+    assistant: Assistant,
+    auth: TokenAuth,
+    limiter: RateLimiter,
+    gate: Gate,
+    readiness: Readiness,
+) -> APIRouter:
+    router = APIRouter()
+
+    def caller(request: Request) -> Caller:
+        found = auth.caller_for_token(auth.bearer(request.headers)) if auth.enabled else ANONYMOUS
+        if found is None:
+            raise HTTPException(
+                401, "a valid bearer token is required", {"WWW-Authenticate": "Bearer"}
+            )
+        retry = limiter.hit(rate_key(found, request.client.host if request.client else None))
+        if retry is not None:
+            raise HTTPException(
+                429,
+                f"at most {limiter.per_minute} requests a minute; retry in {math.ceil(retry)} s",
+                {"Retry-After": str(math.ceil(retry))},
+            )
+        return found
+
+    def answer_stream(
+        question: str, history: list[dict[str, str]], who: Caller, filters: FiltersIn | None
+    ) -> Iterator[str | Answer]:
+        """Assistant.stream inside a gate slot, started before the response so that a bad
+        question, an empty index or a full server is an HTTP error, not a broken stream."""
+
+        def run() -> Iterator[str | Answer]:
+            with gate.slot():
+                f = filters or FiltersIn()
+                yield from assistant.stream(
+                    question,
+                    history,
+                    filters=who.filters(tuple(f.doc_ids), tuple(f.languages)),
+                )
+
+        items = run()
+        first = next(items)
+        return itertools.chain([first], items)
+
+    @router.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @router.get("/readyz", tags=["health"], responses={503: {"description": "Not ready"}})
+    def readyz() -> JSONResponse:
+        """The model is loaded and the index holds chunks (503 otherwise)."""
+        ok, body = readiness.check()
+        return JSONResponse(body if ok else {"error": body}, status_code=200 if ok else 503)
+
+    @router.post("/api/ask", response_model=Answer, tags=["ask"])
+    def ask(body: AskRequest, who: Caller = Depends(caller)) -> Answer:
+        """Answer one question (with earlier turns as history) in one JSON response."""
+        f = body.filters or FiltersIn()
+        with gate.slot():
+            return assistant.ask(
+                body.question,
+                [t.model_dump() for t in body.history],
+                filters=who.filters(tuple(f.doc_ids), tuple(f.languages)),
+            )
+
+    @router.post(
+        "/api/ask/stream",
+        tags=["ask"],
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}},
+    )
+    def ask_stream(body: AskRequest, who: Caller = Depends(caller)) -> StreamingResponse:
+        """Server-sent events: `event: delta` with `{"text": ...}` as the answer is written,
+        then `event: answer` with the checked Answer JSON (its text may differ from the
+        deltas: unsupported citations are dropped), or `event: error` with the error JSON."""
+        history = [t.model_dump() for t in body.history]
+        items = answer_stream(body.question, history, who, body.filters)
+
+        def events() -> Iterator[str]:
+            try:
+                for item in items:
+                    if isinstance(item, Answer):
+                        yield _sse(item.model_dump(), "answer")
+                    else:
+                        yield _sse({"text": item}, "delta")
+            except Exception as exc:
+                yield _sse(error_json(exc)[1], "error")
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers=_NO_BUFFER)
+
+    @router.get("/v1/models", tags=["openai"])
+    def models(who: Caller = Depends(caller)) -> dict[str, Any]:
+        """The one model this server offers (for OpenAI-compatible clients)."""
+        return {
+            "object": "list",
+            "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "local"}],
+        }
+
+    @router.post("/v1/chat/completions", tags=["openai"], response_model=None)
+    def chat_completions(
+        body: ChatCompletionRequest, who: Caller = Depends(caller)
+    ) -> dict[str, Any] | StreamingResponse:
+        """OpenAI-compatible chat. The last user message is the question and earlier
+        user/assistant messages the history (system messages are ignored). The reply text
+        ends with a "Sources:" list; the structured citations are in the extra top-level
+        field `citations` (in the final chunk when streaming)."""
+        question, history = _question_and_history(body)
+        completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+        created = int(time.time())
+        if not body.stream:
+            with gate.slot():
+                answer = assistant.ask(question, history, filters=who.filters())
+            content = answer.answer + sources_text(answer)
+            return {
+                "id": completion_id,
+                "object": "chat.completion",
+                "created": created,
+                "model": MODEL_ID,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": _usage(body, content),
+                "citations": [c.model_dump() for c in answer.citations],
+            }
+
+        items = answer_stream(question, history, who, None)
+        include_usage = bool((body.stream_options or {}).get("include_usage"))
+
+        def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+            choice = {"index": 0, "delta": delta, "finish_reason": finish}
+            return _sse(
+                {
+                    "id": completion_id,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": MODEL_ID,
+                    "choices": [choice],
+                    **extra,
+                }
+            )
+
+        def events() -> Iterator[str]:
+            streamed: list[str] = []
+            yield chunk({"role": "assistant", "content": ""})
+            try:
+                for item in items:
+                    if isinstance(item, str):
+                        streamed.append(item)
+                        yield chunk({"content": item})
+                        continue
+                    draft = "".join(streamed)
+                    # The checked answer replaces a draft the client has already shown.
+                    tail = "" if item.answer == draft else f"\n\n{item.answer}"
+                    tail += sources_text(item)
+                    yield chunk(
+                        {"content": tail},
+                        "stop",
+                        citations=[c.model_dump() for c in item.citations],
+                    )
+                    if include_usage:
+                        yield _sse(
+                            {
+                                "id": completion_id,
+                                "object": "chat.completion.chunk",
+                                "created": created,
+                                "model": MODEL_ID,
+                                "choices": [],
+                                "usage": _usage(body, draft + tail),
+                            }
+                        )
+            except Exception as exc:
+                yield _sse(error_json(exc)[1])
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers=_NO_BUFFER)
+
+    @router.api_route("/api/{rest:path}", methods=["GET", "POST"], include_in_schema=False)
+    @router.api_route("/v1/{rest:path}", methods=["GET", "POST"], include_in_schema=False)
+    def not_found(rest: str) -> JSONResponse:
+        # Without this, unknown API paths would fall through to the chat mounted at "/".
+        return error_response(404, "not_found", "no such API route")
+
+    return router
+
+
+_NO_BUFFER = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def _usage(body: ChatCompletionRequest, content: str) -> dict[str, int]:
+    from assistant.tokens import count_tokens
+
+    prompt = sum(count_tokens(m.text()) for m in body.messages)
+    completion = count_tokens(content)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }

@@ -1,0 +1,258 @@
+"""Ingestion with the real model and a real Chroma in a temporary directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from assistant.core import Assistant
+from assistant.errors import IndexMismatchError
+from assistant.settings import Settings
+from assistant.store.chroma import ChromaStore
+from assistant.store.lexical import fingerprint
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _chunk_with(assistant: Assistant, needle: str) -> dict:
+    for chunk in assistant.store.iter_chunks():
+        if needle in chunk.text:
+            return chunk.metadata
+    raise AssertionError(f"no chunk contains {needle!r}")
+
+
+def test_corpus_chunks_carry_pages_languages_and_sections(corpus_assistant: Assistant) -> None:
+    assert _chunk_with(corpus_assistant, "Hälso- och sjukvårdslagen (2017:30)")["page"] == 1
+    assert (
+        _chunk_with(corpus_assistant, "Region Stockholm och Karolinska Institutet har")["page"] == 2
+    )
+    row = _chunk_with(corpus_assistant, "Liikevaihto 75 754 77 501 77 501 77 501 0")
+    assert row["page"] == 15
+    assert row["language"] == "fi"
+    assert _chunk_with(corpus_assistant, "Forskning bygger på långsiktiga")["language"] == "sv"
+    sections = {c.metadata["section"] for c in corpus_assistant.store.iter_chunks()}
+    assert {"1. Inledning", "2. Syfte", "3. Tillämpning"} <= sections
+    status = corpus_assistant.status()
+    assert status["documents"] == 2
+    assert status["languages"] == {"sv": 1, "fi": 1}
+    assert status["embedding_model"] == "intfloat/multilingual-e5-small"
+
+
+def test_chunks_respect_token_limit_and_keep_table_rows_whole(corpus_assistant: Assistant) -> None:
+    from assistant.tokens import count_tokens
+
+    texts = [c.text for c in corpus_assistant.store.iter_chunks()]
+    assert all(count_tokens(t) <= corpus_assistant.settings.chunk_tokens + 5 for t in texts)
+    source = (REPO / "corpus" / "lahti-konsernihallinto-seurantaraportti-q1-2025.txt").read_text()
+    rows = [
+        line.strip()
+        for line in source.splitlines()
+        if line.startswith("Palvelujen ostot")
+        or line.startswith("Henkilöstökulut")
+        or line.startswith("SITOVA TASO")
+    ]
+    assert len(rows) == 3
+    for row in rows:
+        assert any(row in text for text in texts), row
+    # Hyphenation across lines is repaired, compound dashes are kept.
+    joined = " ".join(texts)
+    assert "forsknings- och utvecklingsstrategi" in joined
+    assert "uppfölj-" not in joined
+
+
+def _small_corpus(folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    a = folder / "budget.md"
+    a.write_text(
+        "# Budget 2026\n\nThe library budget for 2026 is 4.2 million euros.\n\n"
+        "## Staff\n\nThe library employs 31 people in three branches.\n",
+        "utf-8",
+    )
+    b = folder / "plan.txt"
+    b.write_text(
+        "Strategin för 2027 prioriterar klimatanpassning och digital service.\n"
+        "Målet är att halvera utsläppen till 2030.\n",
+        "utf-8",
+    )
+    return [a, b]
+
+
+def _consistency(assistant: Assistant) -> None:
+    """No duplicate, no orphan: every document complete with one hash, every sentence has
+    its chunk, the lexical index matches the store."""
+    meta = assistant.store.metadata_by_id()
+    per_doc: dict[str, list[dict]] = {}
+    for m in meta.values():
+        per_doc.setdefault(str(m["doc_id"]), []).append(m)
+    for doc, chunks in per_doc.items():
+        assert len({c["content_hash"] for c in chunks}) == 1, doc
+        assert {c["n_chunks"] for c in chunks} == {len(chunks)}, doc
+        assert sorted(c["chunk_index"] for c in chunks) == list(range(len(chunks))), doc
+    parents = {m["parent"] for m in assistant.sentences.metadata_by_id().values()}
+    assert parents <= set(meta)
+    assert assistant.lexical.fingerprint == fingerprint(meta)
+
+
+def test_reingest_edit_delete_prune(
+    tmp_path: Path, fresh_data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    docs = _small_corpus(tmp_path / "docs")
+    assistant = Assistant(Settings(data_dir=fresh_data_dir))
+    first = assistant.ingest([tmp_path / "docs"])
+    assert sorted(first.added) == ["docs/budget.md", "docs/plan.txt"] and first.ok
+    total = first.chunks_total
+    _consistency(assistant)
+
+    again = assistant.ingest([tmp_path / "docs"])
+    assert again.chunks_written == 0 and again.chunks_deleted == 0
+    assert len(again.unchanged) == 2 and not again.lexical_rebuilt
+
+    docs[0].write_text(docs[0].read_text().replace("4.2 million", "5.1 million"), "utf-8")
+    edited = assistant.ingest([tmp_path / "docs"])
+    assert edited.updated == ["docs/budget.md"] and edited.unchanged == ["docs/plan.txt"]
+    assert edited.chunks_written >= 1 and edited.chunks_total == total
+    assert any("5.1 million" in c.text for c in assistant.store.iter_chunks())
+    assert not any("4.2 million" in c.text for c in assistant.store.iter_chunks())
+    _consistency(assistant)
+
+    docs[1].unlink()
+    kept = assistant.ingest([tmp_path / "docs"])
+    assert kept.removed == []  # without --prune nothing is removed
+    pruned = assistant.ingest([tmp_path / "docs"], prune=True)
+    assert pruned.removed == ["docs/plan.txt"]
+    assert {m["doc_id"] for m in assistant.store.metadata_by_id().values()} == {"docs/budget.md"}
+    _consistency(assistant)
+
+
+def test_opening_with_another_model_is_a_clear_error(corpus_index: Path) -> None:
+    from assistant.store.chroma import make_client
+
+    client = make_client(Settings(data_dir=corpus_index))
+    with pytest.raises(IndexMismatchError, match="re-index|Re-index"):
+        ChromaStore(client, "default", "some/other-model", 768)
+
+
+def _broken_files(folder: Path) -> dict[str, str]:
+    from pypdf import PdfWriter
+
+    folder.mkdir()
+    (folder / "empty.pdf").write_bytes(b"")
+    (folder / "fake.pdf").write_text("this is not a pdf at all", "utf-8")
+    (folder / "binary.txt").write_bytes(b"\x00\x01\x02binary" * 20)
+    (folder / "notes.xyz").write_text("unsupported", "utf-8")
+    (folder / "whitespace.md").write_text("   \n\n  ", "utf-8")
+    writer = PdfWriter()
+    writer.add_blank_page(200, 200)
+    writer.encrypt(user_password="secret", owner_password="owner")
+    with (folder / "locked.pdf").open("wb") as handle:
+        writer.write(handle)
+    (folder / "good.md").write_text("# Good\n\nThe good file says the answer is 42.\n", "utf-8")
+    return {
+        "empty.pdf": "empty",
+        "fake.pdf": "not a real .pdf",
+        "binary.txt": "binary",
+        "whitespace.md": "no extractable text",
+        "locked.pdf": "encrypted",
+    }
+
+
+def test_broken_files_are_reported_and_skipped(tmp_path: Path, fresh_data_dir: Path) -> None:
+    expected = _broken_files(tmp_path / "bad")
+    assistant = Assistant(Settings(data_dir=fresh_data_dir))
+    report = assistant.ingest([tmp_path / "bad", tmp_path / "bad" / "notes.xyz"])
+    reasons = {Path(path).name: reason for path, reason in report.failed}
+    for name, fragment in expected.items():
+        assert fragment in reasons[name], (name, reasons.get(name))
+    assert "unsupported" in reasons["notes.xyz"]
+    assert len(report.added) == 1 and report.added[0].endswith("good.md")
+    assert not report.ok
+
+
+def test_cli_ingest_exit_code_and_status_json(tmp_path: Path, fresh_data_dir: Path) -> None:
+    _broken_files(tmp_path / "bad")
+    env = {**os.environ, "ASSISTANT_DATA_DIR": str(fresh_data_dir)}
+    cli = [sys.executable, "-m", "assistant.cli"]
+    run = subprocess.run(
+        [*cli, "ingest", "--json", str(tmp_path / "bad")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 1, run.stderr
+    summary = json.loads(run.stdout)
+    assert len(summary["failed"]) == 5 and len(summary["added"]) == 1
+    status = subprocess.run(
+        [*cli, "index", "status", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["documents"] == 1
+
+
+@pytest.mark.slow
+def test_kill_during_ingest_then_rerun_is_consistent(tmp_path: Path, fresh_data_dir: Path) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    source = (REPO / "corpus" / "region-stockholm-fou-strategi.txt").read_text("utf-8")
+    paragraphs = [p for p in source.split("\n\n") if len(p) > 80]
+    for index in range(24):
+        body = "\n\n".join(paragraphs[(index * 7) % len(paragraphs) :][:12])
+        (folder / f"doc{index:02}.md").write_text(f"# Dokument {index}\n\n{body}\n", "utf-8")
+    env = {**os.environ, "ASSISTANT_DATA_DIR": str(fresh_data_dir)}
+    cli = [sys.executable, "-m", "assistant.cli", "ingest", "--json", str(folder)]
+    for delay in (9.0, 14.0):
+        process = subprocess.Popen(
+            cli, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        time.sleep(delay)
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    # Make one file change between runs, so a partially written update is exercised too.
+    (folder / "doc00.md").write_text("# Ändrad\n\nHelt ny text om budgeten 2031.\n", "utf-8")
+    final = subprocess.run(cli, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert final.returncode == 0, final.stderr
+    assistant = Assistant(Settings(data_dir=fresh_data_dir))
+    _consistency(assistant)
+    docs = Counter(m["doc_id"] for m in assistant.store.metadata_by_id().values())
+    assert len(docs) == 24
+    again = json.loads(
+        subprocess.run(
+            cli, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+        ).stdout
+    )
+    assert again["chunks_written"] == 0 and len(again["unchanged"]) == 24
+
+
+def test_tiktoken_works_without_network(tmp_path: Path) -> None:
+    if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
+        pytest.skip("unshare -n is not permitted here")
+    code = (
+        "from assistant.tokens import count_tokens; "
+        "print(count_tokens('Liikevaihto 75 754 euroa, hälso- och sjukvård'))"
+    )
+    env = {**os.environ, "TIKTOKEN_CACHE_DIR": str(tmp_path / "empty-cache")}
+    run = subprocess.run(
+        ["unshare", "-n", sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    assert int(run.stdout) > 5
