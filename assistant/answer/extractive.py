@@ -39,7 +39,7 @@ class ExtractiveConfig:
     max_sentences: int = 3
     # Refusal: weighted support below this is "not in the documents". Calibrated on the
     # development questions in evals/ (README "Refusals"); change with care.
-    min_support: float = 0.35
+    min_support: float = 0.25
     similarity_weight: float = 1.0
     coverage_weight: float = 0.35
     # How close (in support) further sentences must be to the best to be quoted too.
@@ -107,7 +107,9 @@ class ExtractiveBackend(AnswerBackend):
         for candidate in ranked[1:]:
             if len(picked) >= config.max_sentences:
                 break
-            if candidate.score >= best.score - config.keep_margin:
+            # Overlapping chunks hold the same sentence twice; quote it once.
+            duplicate = any(candidate.text == p.text for p in picked)
+            if not duplicate and candidate.score >= best.score - config.keep_margin:
                 picked.append(candidate)
         # Quote in reading order within each passage, passages in rank order.
         return sorted(picked, key=lambda c: (c.passage.n, c.order))

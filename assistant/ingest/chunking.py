@@ -19,6 +19,12 @@ from assistant.tokens import get_encoding
 # Sentence end: terminal punctuation, space, then an upper-case letter, digit, quote or bullet.
 # Abbreviations such as "mm." or "kap." followed by a lower-case word do not end a sentence.
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"”»]?\s+(?=[A-ZÅÄÖÜ0-9\"”«•(])")
+# "18 kap. 2 §", "mm. KELAn", "milj. euroa": a period after these ends no sentence.
+_ABBREVIATION = re.compile(
+    r"\b(?:kap|mm|ca|s|t\.ex|bl\.a|nr|milj|mrd|esim|ks|ns|ym|jne|vrt|eur|kr|st|resp|"
+    r"e\.g|i\.e|etc|no|p|pp|vs|dr|mr|mrs|ms|prof|art|kl|jfr|tel)\.$",
+    re.I,
+)
 # A space between two digit groups belongs to a number ("75 754"), so it is no place to cut.
 _SPACE_IN_NUMBER = re.compile(r"(?<=\d) (?=\d)")
 
@@ -49,6 +55,8 @@ def sentence_spans(text: str) -> Iterator[tuple[int, int]]:
             else:
                 start = 0
                 for match in _SENTENCE_END.finditer(line):
+                    if _ABBREVIATION.search(line, 0, match.start()):
+                        continue
                     yield offset + start, offset + match.start() + len(match.group(0).rstrip())
                     start = match.end()
                 if start < len(line):

@@ -14,7 +14,7 @@ from assistant.language import detect_language
 from assistant.schema import Chunk, LoadedDocument, Page
 
 # Bump when loading, cleaning or chunking changes, so re-ingesting rebuilds the chunks.
-PIPELINE_VERSION = "3"
+PIPELINE_VERSION = "5"
 
 
 def document_id(path: Path) -> str:
@@ -86,7 +86,8 @@ def chunk_document(
             while headings and headings[0][0] <= piece.start:
                 section = headings.pop(0)[1]
             chunk_id = hashlib.sha256(
-                f"{document.doc_id}\x1f{page.number}\x1f{piece.start}\x1f{piece.text}".encode()
+                f"{PIPELINE_VERSION}\x1f{document.doc_id}\x1f{page.number}\x1f{piece.start}\x1f"
+                f"{piece.text}".encode()
             ).hexdigest()[:32]
             metadata: dict[str, str | int | float | bool] = {
                 "doc_id": document.doc_id,

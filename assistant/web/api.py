@@ -9,11 +9,9 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
@@ -31,7 +29,15 @@ from assistant.errors import (
     QuestionError,
 )
 from assistant.schema import Answer
-from assistant.web.auth import ANONYMOUS, Caller, RateLimiter, TokenAuth, rate_key
+from assistant.web.auth import (
+    ANONYMOUS,
+    Caller,
+    Gate,
+    RateLimiter,
+    ServerBusyError,
+    TokenAuth,
+    rate_key,
+)
 
 MODEL_ID = "strategy-assistant"
 SOURCES_HEADING = "Sources:"
@@ -48,62 +54,6 @@ _STATUS_CODES = {
     500: "internal_error",
     503: "unavailable",
 }
-
-
-class ServerBusyError(Exception):
-    """Every answering slot is taken and the waiting line is full."""
-
-
-class Gate:
-    """At most `concurrency` questions are answered at once and `queue_size` wait; beyond
-    that a request is refused at once (503) instead of piling up on two CPU cores."""
-
-    def __init__(self, concurrency: int, queue_size: int) -> None:
-        self._running = threading.BoundedSemaphore(concurrency)
-        self._limit = concurrency + queue_size
-        self._admitted = 0
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def slot(self) -> Iterator[None]:
-        with self._lock:
-            if self._admitted >= self._limit:
-                raise ServerBusyError("the server is answering as many questions as it can")
-            self._admitted += 1
-        try:
-            with self._running:
-                yield
-        finally:
-            with self._lock:
-                self._admitted -= 1
-
-
-class Readiness:
-    """/readyz: the model has been loaded (by warm_up at start-up) and the index has chunks."""
-
-    def __init__(self, assistant: Assistant) -> None:
-        self.assistant = assistant
-        self.model_loaded = False
-        self.error: str | None = None
-
-    def warm_up(self) -> None:
-        try:
-            self.assistant.embedder.embed_query("warm-up")
-            _ = self.assistant.backend, self.assistant.lexical
-            self.assistant.store.count()
-            self.model_loaded = True
-        except Exception as exc:  # reported by /readyz rather than crashing the server
-            self.error = f"{type(exc).__name__}: {exc}"
-
-    def check(self) -> tuple[bool, dict[str, Any]]:
-        if self.error:
-            return False, {"code": "not_ready", "message": self.error}
-        if not self.model_loaded:
-            return False, {"code": "not_ready", "message": "the model is still loading"}
-        chunks = self.assistant.store.count()
-        if chunks == 0:
-            return False, {"code": "not_ready", "message": "the index is empty"}
-        return True, {"status": "ready", "chunks": chunks, "backend": self.assistant.backend.name}
 
 
 # Error responses -------------------------------------------------------------------------
@@ -143,7 +93,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         code = _STATUS_CODES.get(exc.status_code, "error")
-        return error_response(exc.status_code, code, str(exc.detail), exc.headers)
+        headers = dict(exc.headers) if exc.headers else None
+        return error_response(exc.status_code, code, str(exc.detail), headers)
 
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -243,11 +194,7 @@ def _question_and_history(request: ChatCompletionRequest) -> tuple[str, list[dic
 
 
 def api_router(
-    assistant: Assistant,
-    auth: TokenAuth,
-    limiter: RateLimiter,
-    gate: Gate,
-    readiness: Readiness,
+    assistant: Assistant, auth: TokenAuth, limiter: RateLimiter, gate: Gate
 ) -> APIRouter:
     router = APIRouter()
 
@@ -284,17 +231,6 @@ def api_router(
         items = run()
         first = next(items)
         return itertools.chain([first], items)
-
-    @router.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, str]:
-        """The process is alive."""
-        return {"status": "ok"}
-
-    @router.get("/readyz", tags=["health"], responses={503: {"description": "Not ready"}})
-    def readyz() -> JSONResponse:
-        """The model is loaded and the index holds chunks (503 otherwise)."""
-        ok, body = readiness.check()
-        return JSONResponse(body if ok else {"error": body}, status_code=200 if ok else 503)
 
     @router.post("/api/ask", response_model=Answer, tags=["ask"])
     def ask(body: AskRequest, who: Caller = Depends(caller)) -> Answer:

@@ -1,4 +1,4 @@
-"""Access tokens, the groups they grant, the chat's login page and the per-caller rate limit.
+"""Access tokens, the groups they grant, the chat's login page and the limits on callers.
 
 Auth is off while settings.api_tokens is empty. Otherwise every caller presents a token:
 the API as `Authorization: Bearer <token>`, the chat through a login page that stores it in an
@@ -13,7 +13,8 @@ import html
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
 
@@ -113,6 +114,34 @@ class RateLimiter:
                 return max(0.0, hits[0] + self.window - now)
             hits.append(now)
             return None
+
+
+class ServerBusyError(Exception):
+    """Every answering slot is taken and the waiting line is full."""
+
+
+class Gate:
+    """At most `concurrency` questions are answered at once and `queue_size` wait; beyond
+    that a request is refused at once (503) instead of piling up on two CPU cores."""
+
+    def __init__(self, concurrency: int, queue_size: int) -> None:
+        self._running = threading.BoundedSemaphore(concurrency)
+        self._limit = concurrency + queue_size
+        self._admitted = 0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        with self._lock:
+            if self._admitted >= self._limit:
+                raise ServerBusyError("the server is answering as many questions as it can")
+            self._admitted += 1
+        try:
+            with self._running:
+                yield
+        finally:
+            with self._lock:
+                self._admitted -= 1
 
 
 def rate_key(caller: Caller, client_host: str | None) -> str:

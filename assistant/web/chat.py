@@ -173,7 +173,8 @@ def retrieved_html(turns: Turns, lang: str) -> str:
 def notice_html(turns: Turns, lang: str) -> str:
     if not turns or not turns[-1]["answer"]["refused"]:
         return ""
-    return f'<div class="refusal-notice" role="status">⚠ {html.escape(t("refusal_notice", lang))}</div>'
+    text = html.escape(t("refusal_notice", lang))
+    return f'<div class="refusal-notice" role="status">⚠ {text}</div>'
 
 
 # The Blocks --------------------------------------------------------------------------------
@@ -248,51 +249,35 @@ def create_chat(
                 with gr.Accordion(t("retrieved", initial), open=False) as retrieved_box:
                     retrieved = gr.HTML(retrieved_html([], initial), elem_id="retrieved")
 
+        # Texts that follow the page's language: (component, {property: string key}).
+        localised: list[tuple[Any, dict[str, str]]] = [
+            (chatbot, {"label": "chat_label", **({"placeholder": "subtitle"} if embed else {})}),
+            (question, {"label": "question_label", "placeholder": "question_placeholder"}),
+            (send, {"value": "send"}),
+            (clear, {"value": "clear"}),
+            (examples.dataset, {"label": "examples"}),
+            (retrieved_box, {"label": "retrieved"}),
+            (fb_turn, {"label": "feedback_answer"}),
+            (fb_rating, {"label": "feedback_rating"}),
+            (fb_comment, {"label": "feedback_comment"}),
+            (fb_send, {"value": "feedback_send"}),
+        ]
+
         def on_load(request: gr.Request) -> tuple[Any, ...]:
             lang = choose_language(
                 settings.ui_language,
                 requested=request.query_params.get("lang"),
                 accept_language=request.headers.get("accept-language"),
             )
-            return (
-                lang,
-                header(lang),
-                gr.update(
-                    label=t("chat_label", lang), placeholder=t("subtitle", lang) if embed else None
-                ),
-                gr.update(
-                    label=t("question_label", lang), placeholder=t("question_placeholder", lang)
-                ),
-                gr.update(value=t("send", lang)),
-                gr.update(value=t("clear", lang)),
-                gr.update(label=t("examples", lang)),
-                sources_html([], lang),
-                gr.update(label=t("retrieved", lang)),
-                retrieved_html([], lang),
-                gr.update(label=t("feedback_answer", lang)),
-                gr.update(label=t("feedback_rating", lang)),
-                gr.update(label=t("feedback_comment", lang)),
-                gr.update(value=t("feedback_send", lang)),
-            )
+            texts: list[dict[str, Any]] = [
+                {prop: t(key, lang) for prop, key in keys.items()} for _, keys in localised
+            ]
+            updates = [gr.update(**props) for props in texts]
+            return lang, header(lang), sources_html([], lang), retrieved_html([], lang), *updates
 
         demo.load(
             on_load,
-            outputs=[
-                lang_state,
-                title,
-                chatbot,
-                question,
-                send,
-                clear,
-                examples.dataset,
-                sources,
-                retrieved_box,
-                retrieved,
-                fb_turn,
-                fb_rating,
-                fb_comment,
-                fb_send,
-            ],
+            outputs=[lang_state, title, sources, retrieved, *(c for c, _ in localised)],
             api_visibility="private",
         )
 

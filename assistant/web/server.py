@@ -6,20 +6,23 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 import gradio as gr
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import RedirectResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.core import Assistant
 from assistant.settings import Settings
-from assistant.web.api import Gate, Readiness, api_router, error_response, install_error_handlers
-from assistant.web.auth import ChatLoginMiddleware, RateLimiter, TokenAuth, login_router
+from assistant.web.api import api_router, error_response, install_error_handlers
+from assistant.web.auth import ChatLoginMiddleware, Gate, RateLimiter, TokenAuth, login_router
 from assistant.web.chat import CSS, JS, create_chat
 from assistant.web.feedback import FeedbackStore
 
+GRADIO_JS = Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js"
 # Request bodies are limited on the API; the chat's own traffic is small and Gradio-managed.
 LIMITED_PREFIXES = ("/api/", "/v1/")
 
@@ -96,6 +99,34 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, with_headers)
 
 
+class Readiness:
+    """/readyz: the model has been loaded (by warm_up at start-up) and the index has chunks."""
+
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+        self.model_loaded = False
+        self.error: str | None = None
+
+    def warm_up(self) -> None:
+        try:
+            self.assistant.embedder.embed_query("warm-up")
+            _ = self.assistant.backend, self.assistant.lexical
+            self.assistant.store.count()
+            self.model_loaded = True
+        except Exception as exc:  # reported by /readyz rather than crashing the server
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def check(self) -> tuple[bool, dict[str, Any]]:
+        if self.error:
+            return False, {"code": "not_ready", "message": self.error}
+        if not self.model_loaded:
+            return False, {"code": "not_ready", "message": "the model is still loading"}
+        chunks = self.assistant.store.count()
+        if chunks == 0:
+            return False, {"code": "not_ready", "message": "the index is empty"}
+        return True, {"status": "ready", "chunks": chunks, "backend": self.assistant.backend.name}
+
+
 DESCRIPTION = """Answers with checked citations from the indexed documents.
 
 * `POST /api/ask` and `POST /api/ask/stream` (server-sent events) take
@@ -131,7 +162,19 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     )
     install_error_handlers(app)
     gate = Gate(settings.concurrency, settings.queue_size)
-    app.include_router(api_router(assistant, auth, limiter, gate, readiness))
+    app.include_router(api_router(assistant, auth, limiter, gate))
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], responses={503: {"description": "Not ready"}})
+    def readyz() -> JSONResponse:
+        """The model is loaded and the index holds chunks (503 otherwise)."""
+        ok, body = readiness.check()
+        return JSONResponse(body if ok else {"error": body}, status_code=200 if ok else 503)
+
     app.include_router(login_router(auth, settings.ui_language))
 
     @app.get("/embed", include_in_schema=False)
@@ -139,7 +182,13 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
         query = request.url.query
         return RedirectResponse("/embed/" + (f"?{query}" if query else ""), status_code=307)
 
-    # Added last = outermost: security headers on every response, also on 413 and redirects.
+    @app.get("/gradio.js", include_in_schema=False)
+    def gradio_js() -> FileResponse:
+        # The <gradio-app> web component's loader, served here so that an intranet page
+        # needs no CDN; it imports ./assets/..., which the chat mounted at / serves.
+        return FileResponse(GRADIO_JS, media_type="text/javascript")
+
+    # Middleware added last runs first: ChatLogin is innermost, security headers outermost.
     app.add_middleware(ChatLoginMiddleware, auth=auth)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Present even with no origins, so Gradio does not add its own, looser CORS headers.
@@ -148,7 +197,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
         allow_origins=settings.allowed_origins,
         allow_credentials="*" not in settings.allowed_origins,
         allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type"],
+        allow_headers=["*"],  # the Gradio client sends headers of its own
     )
     app.add_middleware(SecurityHeadersMiddleware, frame_ancestors=settings.frame_ancestors)
 
