@@ -1,0 +1,65 @@
+"""Ingest throughput against the raw encode rate of the same model on the same texts,
+measured in one run, plus peak memory.
+
+    .venv/bin/python benchmarks/ingest.py [--corpus corpus] [--repeat 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from assistant.core import Assistant
+from assistant.settings import Settings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--corpus", type=Path, default=Path("corpus"))
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    try:
+        settings = Settings(data_dir=work)
+        assistant = Assistant(settings)
+        # Load the model and convert it outside the timed region: both runs need it.
+        assistant.embedder.embed_passages(["warm up"] * 20)
+        started = time.perf_counter()
+        report = assistant.ingest([args.corpus])
+        ingest_seconds = time.perf_counter() - started
+        chunks = list(assistant.store.iter_chunks())
+        sentences = list(assistant.sentences.iter_chunks())
+        texts = [c.indexed_text() for c in chunks]
+        texts += [
+            f"{s.metadata.get('context')}: {s.text}" if s.metadata.get("context") else s.text
+            for s in sentences
+        ]
+        started = time.perf_counter()
+        assistant.embedder.embed_passages(texts)
+        encode_seconds = time.perf_counter() - started
+        recheck_started = time.perf_counter()
+        again = assistant.ingest([args.corpus])
+        recheck_seconds = time.perf_counter() - recheck_started
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        ingest_rate = len(texts) / ingest_seconds
+        encode_rate = len(texts) / encode_seconds
+        print("| measure | value |")
+        print("|---|---|")
+        print(f"| files / chunks / sentences | {len(report.added)} / {len(chunks)} / "
+              f"{len(sentences)} |")
+        print(f"| whole ingest (s) | {ingest_seconds:.1f} |")
+        print(f"| ingest rate (embedded texts/s) | {ingest_rate:.1f} |")
+        print(f"| raw encode rate, same model and texts (texts/s) | {encode_rate:.1f} |")
+        print(f"| ratio ingest / raw encode | {ingest_rate / encode_rate:.2f} |")
+        print(f"| re-check of unchanged corpus (s), embeddings written | {recheck_seconds:.2f}, "
+              f"{again.chunks_written} |")
+        print(f"| peak resident memory (MB) | {peak_mb:.0f} |")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

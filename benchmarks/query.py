@@ -1,0 +1,87 @@
+"""Retrieval and end-to-end latency (p50/p95) of the assistant against a naive baseline
+measured in the same run: plain LangChain Chroma similarity search with the same model.
+
+    .venv/bin/python benchmarks/query.py [--questions 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from assistant.core import Assistant
+from assistant.language import detect_question_language
+from assistant.settings import Settings
+from evals.dataset import load_dataset
+from evals.metrics import evidence_rank
+
+
+def _p(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--questions", type=int, default=40)
+    args = parser.parse_args()
+    from langchain_chroma import Chroma
+    from langchain_core.embeddings import Embeddings
+
+    work = Path(tempfile.mkdtemp(prefix="bench-query-"))
+    try:
+        assistant = Assistant(Settings(data_dir=work))
+        assistant.ingest([Path("corpus")])
+        items = load_dataset(Path("evals/datasets/default.jsonl"))[: args.questions]
+        embedder = assistant.embedder
+
+        class SameModel(Embeddings):
+            def embed_documents(self, texts: list[str]) -> list[list[float]]:
+                return embedder.embed_passages(texts).tolist()
+
+            def embed_query(self, text: str) -> list[float]:
+                return embedder.embed_query(text).tolist()
+
+        chunks = list(assistant.store.iter_chunks())
+        naive = Chroma(collection_name="naive", embedding_function=SameModel(),
+                       persist_directory=str(work / "naive"))
+        naive.add_texts([c.text for c in chunks])
+
+        rows: dict[str, list[float]] = {"naive dense (LangChain Chroma)": [],
+                                        "hybrid retrieval": [], "ask (extractive, end to end)": []}
+        recall = {"naive dense (LangChain Chroma)": 0, "hybrid retrieval": 0}
+        answerable = [i for i in items if i.answerable]
+        for item in items:
+            started = time.perf_counter()
+            docs = naive.similarity_search(item.question, k=5)
+            rows["naive dense (LangChain Chroma)"].append((time.perf_counter() - started) * 1e3)
+            started = time.perf_counter()
+            result = assistant.retriever.retrieve(
+                item.question, 5, detect_question_language(item.question)
+            )
+            rows["hybrid retrieval"].append((time.perf_counter() - started) * 1e3)
+            started = time.perf_counter()
+            assistant.ask(item.question)
+            rows["ask (extractive, end to end)"].append((time.perf_counter() - started) * 1e3)
+            if item.answerable:
+                recall["naive dense (LangChain Chroma)"] += evidence_rank(
+                    item, [d.page_content for d in docs]) is not None
+                recall["hybrid retrieval"] += evidence_rank(
+                    item, [c.chunk.text for c in result.chunks]) is not None
+        base = statistics.median(rows["naive dense (LangChain Chroma)"])
+        print(f"{len(items)} questions, {len(chunks)} chunks\n")
+        print("| path | p50 ms | p95 ms | p50 vs naive | recall@5 |")
+        print("|---|---|---|---|---|")
+        for name, values in rows.items():
+            rec = f"{recall[name] / len(answerable):.3f}" if name in recall else "–"
+            print(f"| {name} | {_p(values, 50):.1f} | {_p(values, 95):.1f} | "
+                  f"{_p(values, 50) / base:.1f}x | {rec} |")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
