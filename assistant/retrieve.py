@@ -177,9 +177,10 @@ class HybridRetriever:
             for rank, (chunk_id, _) in enumerate(ranking):
                 scored = by_id.get(chunk_id)
                 if scored is None:
-                    chunk = fetched.get(chunk_id)
-                    if chunk is None:  # deleted since the lexical index was built
+                    found = fetched.get(chunk_id)
+                    if found is None:  # deleted since the lexical index was built
                         continue
+                    chunk = found
                     scored = by_id[chunk_id] = ScoredChunk(chunk=chunk, score=0.0)
                 scored.score += weight / (self.rrf_k + rank + 1)
                 if is_lexical:

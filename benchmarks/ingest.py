@@ -48,14 +48,18 @@ def main() -> None:
         encode_rate = len(texts) / encode_seconds
         print("| measure | value |")
         print("|---|---|")
-        print(f"| files / chunks / sentences | {len(report.added)} / {len(chunks)} / "
-              f"{len(sentences)} |")
+        print(
+            f"| files / chunks / sentences | {len(report.added)} / {len(chunks)} / "
+            f"{len(sentences)} |"
+        )
         print(f"| whole ingest (s) | {ingest_seconds:.1f} |")
         print(f"| ingest rate (embedded texts/s) | {ingest_rate:.1f} |")
         print(f"| raw encode rate, same model and texts (texts/s) | {encode_rate:.1f} |")
         print(f"| ratio ingest / raw encode | {ingest_rate / encode_rate:.2f} |")
-        print(f"| re-check of unchanged corpus (s), embeddings written | {recheck_seconds:.2f}, "
-              f"{again.chunks_written} |")
+        print(
+            f"| re-check of unchanged corpus (s), embeddings written | {recheck_seconds:.2f}, "
+            f"{again.chunks_written} |"
+        )
         print(f"| peak resident memory (MB) | {peak_mb:.0f} |")
     finally:
         shutil.rmtree(work, ignore_errors=True)

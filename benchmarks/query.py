@@ -46,12 +46,18 @@ def main() -> None:
                 return embedder.embed_query(text).tolist()
 
         chunks = list(assistant.store.iter_chunks())
-        naive = Chroma(collection_name="naive", embedding_function=SameModel(),
-                       persist_directory=str(work / "naive"))
+        naive = Chroma(
+            collection_name="naive",
+            embedding_function=SameModel(),
+            persist_directory=str(work / "naive"),
+        )
         naive.add_texts([c.text for c in chunks])
 
-        rows: dict[str, list[float]] = {"naive dense (LangChain Chroma)": [],
-                                        "hybrid retrieval": [], "ask (extractive, end to end)": []}
+        rows: dict[str, list[float]] = {
+            "naive dense (LangChain Chroma)": [],
+            "hybrid retrieval": [],
+            "ask (extractive, end to end)": [],
+        }
         recall = {"naive dense (LangChain Chroma)": 0, "hybrid retrieval": 0}
         answerable = [i for i in items if i.answerable]
         for item in items:
@@ -67,18 +73,22 @@ def main() -> None:
             assistant.ask(item.question)
             rows["ask (extractive, end to end)"].append((time.perf_counter() - started) * 1e3)
             if item.answerable:
-                recall["naive dense (LangChain Chroma)"] += evidence_rank(
-                    item, [d.page_content for d in docs]) is not None
-                recall["hybrid retrieval"] += evidence_rank(
-                    item, [c.chunk.text for c in result.chunks]) is not None
+                recall["naive dense (LangChain Chroma)"] += (
+                    evidence_rank(item, [d.page_content for d in docs]) is not None
+                )
+                recall["hybrid retrieval"] += (
+                    evidence_rank(item, [c.chunk.text for c in result.chunks]) is not None
+                )
         base = statistics.median(rows["naive dense (LangChain Chroma)"])
         print(f"{len(items)} questions, {len(chunks)} chunks\n")
         print("| path | p50 ms | p95 ms | p50 vs naive | recall@5 |")
         print("|---|---|---|---|---|")
         for name, values in rows.items():
             rec = f"{recall[name] / len(answerable):.3f}" if name in recall else "–"
-            print(f"| {name} | {_p(values, 50):.1f} | {_p(values, 95):.1f} | "
-                  f"{_p(values, 50) / base:.1f}x | {rec} |")
+            print(
+                f"| {name} | {_p(values, 50):.1f} | {_p(values, 95):.1f} | "
+                f"{_p(values, 50) / base:.1f}x | {rec} |"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -24,9 +24,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _item(**overrides: object) -> EvalItem:
-    base = {"id": "x1", "question": "Paljonko?", "question_lang": "fi", "answer": "2,2 milj.",
-            "must_include": ["2,2", "1 000"], "doc": "d.txt",
-            "evidence": "Ennuste on 2,2 milj. euroa ja 1 000 henkeä.", "kind": "number"}
+    base = {
+        "id": "x1",
+        "question": "Paljonko?",
+        "question_lang": "fi",
+        "answer": "2,2 milj.",
+        "must_include": ["2,2", "1 000"],
+        "doc": "d.txt",
+        "evidence": "Ennuste on 2,2 milj. euroa ja 1 000 henkeä.",
+        "kind": "number",
+    }
     base.update(overrides)
     return EvalItem.model_validate(base)
 
@@ -67,17 +74,33 @@ def test_retrieval_metrics() -> None:
 
 
 def _result(id_: str, kind: str, correct: bool, refused: bool, rank: int | None) -> ItemResult:
-    return ItemResult(id=id_, kind=kind, question_lang="sv", user_input="q", reference="r",
-                      response="a", refused=refused, correct=correct, reason="r",
-                      evidence_rank=rank, citations=[], retrieved_ids=[],
-                      retrieved_contexts=[], citation_precision=1.0 if correct else 0.0,
-                      has_valid_citation=not refused, timings_ms={"total": 10.0})
+    return ItemResult(
+        id=id_,
+        kind=kind,
+        question_lang="sv",
+        user_input="q",
+        reference="r",
+        response="a",
+        refused=refused,
+        correct=correct,
+        reason="r",
+        evidence_rank=rank,
+        citations=[],
+        retrieved_ids=[],
+        retrieved_contexts=[],
+        citation_precision=1.0 if correct else 0.0,
+        has_valid_citation=not refused,
+        timings_ms={"total": 10.0},
+    )
 
 
 def test_summary_counts_refusals_and_recall() -> None:
-    items = [_result("a", "fact", True, False, 1), _result("b", "fact", False, True, None),
-             _result("c", "unanswerable", True, True, None),
-             _result("d", "unanswerable", False, False, None)]
+    items = [
+        _result("a", "fact", True, False, 1),
+        _result("b", "fact", False, True, None),
+        _result("c", "unanswerable", True, True, None),
+        _result("d", "unanswerable", False, False, None),
+    ]
     summary = summarise(items, k=5)
     assert summary["answer_accuracy"] == 0.5
     assert summary["refusal_rate"] == 0.5
@@ -94,8 +117,11 @@ def test_summary_counts_refusals_and_recall() -> None:
 
 def test_dataset_loader_names_line_and_field(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
-    path.write_text('{"id": "a", "question": "", "question_lang": "xx", "doc": "d", '
-                    '"kind": "fact"}\nnot json\n', "utf-8")
+    path.write_text(
+        '{"id": "a", "question": "", "question_lang": "xx", "doc": "d", '
+        '"kind": "fact"}\nnot json\n',
+        "utf-8",
+    )
     with pytest.raises(DatasetError) as error:
         load_dataset(path)
     message = str(error.value)
@@ -107,8 +133,10 @@ def test_validator_finds_missing_evidence() -> None:
     good, bad = _item(), _item(id="x2", evidence="not in the document", must_include=["9,9"])
     text = "Ennuste on 2,2 milj. euroa ja 1 000 henkeä."
     problems = validate_items([good, bad], lambda doc: text if doc == "d.txt" else None)
-    assert problems == ["x2: field evidence: not found verbatim in d.txt",
-                        "x2: field must_include: '9,9' not in evidence or d.txt"]
+    assert problems == [
+        "x2: field evidence: not found verbatim in d.txt",
+        "x2: field must_include: '9,9' not in evidence or d.txt",
+    ]
 
 
 def test_default_dataset_is_valid_against_the_corpus() -> None:

@@ -8,6 +8,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from assistant.errors import DocumentError
 
@@ -66,7 +67,8 @@ def load_pdf(path: Path) -> RawDocument:
             except Exception as exc:
                 raise DocumentError(str(path), f"encrypted PDF: {exc}") from exc
         pages = [page.extract_text() or "" for page in reader.pages]
-        title = str((reader.metadata or {}).get("/Title") or "")
+        metadata: dict[str, Any] = dict(reader.metadata or {})
+        title = str(metadata.get("/Title") or "")
     except DocumentError:
         raise
     except (PdfReadError, ValueError, KeyError, OSError) as exc:
