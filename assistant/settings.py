@@ -64,8 +64,8 @@ class Settings(BaseSettings):
     top_k: int = Field(5, ge=1, le=50)
     candidates: int = Field(30, ge=1, le=500)
     rrf_k: int = Field(60, ge=1)
-    dense_weight: float = Field(1.0, ge=0)
-    lexical_weight: float = Field(0.5, ge=0)
+    dense_weight: float = Field(0.5, ge=0)
+    lexical_weight: float = Field(0.3, ge=0)
     sentence_weight: float = Field(1.0, ge=0)
     reranker_path: Path | None = None
     dedup_threshold: float = Field(0.95, gt=0, le=1)

@@ -4,7 +4,6 @@ for tests that modify an index."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -38,7 +37,7 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def corpus_index(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Path:
     """A data dir holding the default corpus, ingested once."""
     data = tmp_path_factory.mktemp("corpus-index")
-    shutil.copytree(models_dir, data / "models")
+    (data / "models").symlink_to(models_dir, target_is_directory=True)
     settings = Settings(data_dir=data, corpus_dir=CORPUS)
     report = Assistant(settings).ingest([CORPUS])
     assert report.ok and report.chunks_total > 50, report.as_dict()

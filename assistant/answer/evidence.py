@@ -257,3 +257,46 @@ class QuestionFacts:
         # Names are not checked here: they inflect and translate ("Lahti" is "Lahden" in the
         # report and "Tukholma" in a Finnish question), so a missing name is weak evidence.
         return missing
+
+
+# What kind of answer a question asks for, from its question words. A sentence that cannot
+# hold that kind of answer (no number for "how many", no date for "when") cannot answer it,
+# however similar it is: the commonest way an unanswerable question slips through.
+_ANSWER_TYPES = {
+    "number": re.compile(
+        r"\b(how (many|much)|hur (många|mycket|stor[at]?)|paljonko|kuinka (paljon|monta|suuri)"
+        r"|montako|what (share|percentage|proportion)|hur stor andel|mikä osuus)\b",
+        re.I,
+    ),
+    "date": re.compile(
+        r"\b(when|what date|which date|när|vilket datum|vilken dag|milloin|minä päivänä"
+        r"|mihin mennessä)\b",
+        re.I,
+    ),
+    "person": re.compile(r"^\s*(who|vem|kuka|kenen)\b", re.I),
+}
+_DATE = re.compile(
+    r"\b\d{1,2}\.\d{1,2}\.(\d{2,4})?|\b(19|20)\d{2}\b|\b\d{1,2}/\d{4}\b|"
+    r"\b(januari|februari|mars|april|maj|juni|juli|augusti|september|oktober|november|december"
+    r"|tammikuu|helmikuu|maaliskuu|huhtikuu|toukokuu|kesäkuu|heinäkuu|elokuu|syyskuu|lokakuu"
+    r"|marraskuu|joulukuu|january|february|march|may|june|july|august|october)\w*",
+    re.I,
+)
+_PERSON = re.compile(r"(?<!^)\b[A-ZÅÄÖ][a-zåäöé]+ (?:[A-ZÅÄÖ]\.\s)?[A-ZÅÄÖ][a-zåäöé]+\b")
+
+
+def expected_answer_type(question: str) -> str | None:
+    for kind, pattern in _ANSWER_TYPES.items():
+        if pattern.search(question):
+            return kind
+    return None
+
+
+def can_answer_type(sentence: str, kind: str | None) -> bool:
+    if kind == "number":
+        return any(ch.isdigit() for ch in sentence)
+    if kind == "date":
+        return _DATE.search(sentence) is not None
+    if kind == "person":
+        return _PERSON.search(sentence.strip()) is not None
+    return True

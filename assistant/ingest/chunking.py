@@ -21,10 +21,13 @@ from assistant.tokens import get_encoding
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"”»]?\s+(?=[A-ZÅÄÖÜ0-9\"”«•(])")
 # "18 kap. 2 §", "mm. KELAn", "milj. euroa": a period after these ends no sentence.
 _ABBREVIATION = re.compile(
-    r"\b(?:kap|mm|ca|s|t\.ex|bl\.a|nr|milj|mrd|esim|ks|ns|ym|jne|vrt|eur|kr|st|resp|"
+    r"\b(?:kap|mm|ca|s|t\.ex|bl\.a|s\.k|m\.m|d\.v\.s|o\.s\.v|t\.o\.m|fr\.o\.m|"
+    r"nr|milj|mrd|esim|ks|ns|ym|jne|vrt|eur|kr|st|resp|"
     r"e\.g|i\.e|etc|no|p|pp|vs|dr|mr|mrs|ms|prof|art|kl|jfr|tel)\.$",
     re.I,
 )
+_RUN_ON_WORDS = 35
+_RUN_ON_BREAK = re.compile(r"(?<=[)\d])\s+(?=[A-ZÅÄÖ][A-ZÅÄÖa-zåäö])")
 # A space between two digit groups belongs to a number ("75 754"), so it is no place to cut.
 _SPACE_IN_NUMBER = re.compile(r"(?<=\d) (?=\d)")
 
@@ -57,11 +60,27 @@ def sentence_spans(text: str) -> Iterator[tuple[int, int]]:
                 for match in _SENTENCE_END.finditer(line):
                     if _ABBREVIATION.search(line, 0, match.start()):
                         continue
-                    yield offset + start, offset + match.start() + len(match.group(0).rstrip())
+                    end = match.start() + len(match.group(0).rstrip())
+                    yield from _split_run_on(line, offset, start, end)
                     start = match.end()
                 if start < len(line):
-                    yield offset + start, end_of_line
+                    yield from _split_run_on(line, offset, start, len(line))
         offset = end_of_line + 1
+
+
+def _split_run_on(line: str, offset: int, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """Text without sentence punctuation (infographics, slide bullets flattened by PDF
+    extraction) can run on for a hundred words; cut it where a closing parenthesis or a
+    number is followed by a capitalised word, so each piece states one thing."""
+    if len(line[start:end].split()) <= _RUN_ON_WORDS:
+        yield offset + start, offset + end
+        return
+    piece = start
+    for match in _RUN_ON_BREAK.finditer(line, start, end):
+        if len(line[piece : match.start()].split()) >= 3:
+            yield offset + piece, offset + match.start()
+            piece = match.end()
+    yield offset + piece, offset + end
 
 
 def _split_long(text: str, start: int, end: int, limit: int) -> Iterator[Span]:

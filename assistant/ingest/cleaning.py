@@ -18,6 +18,9 @@ _NUMBER_TOKEN = re.compile(r"^[-−+]?\(?\d[\d\s.,]*%?\)?$")
 _NUMBER_GROUP = re.compile(r"(?<![\w,.])[-−]?\d{1,3}(?:[  ]\d{3})*(?:[.,]\d+)?(?![\w])")
 _TERMINAL = '.!?:;”"»'
 _PAGE_NUMBER = re.compile(r"^(?:(?:sivu|sida|page|s\.)\s*)?\d{1,3}(?:\s*/\s*\d{1,3})?$", re.I)
+# "5.1.1.4 Region Stockholm ska ...": a numbered point of a strategy is a line of its own
+# even when it is long and has no final full stop.
+_NUMBERED_POINT = re.compile(r"^\d{1,2}(?:\.\d{1,2}){1,4}\.?\s+\S")
 _HEADING_NUMBER = re.compile(r"^\d{1,2}(?:\.\d{1,2})*\.?\s+\S")
 # A word hyphenated at a line end is re-joined unless the next word shows that the hyphen is a
 # real compound dash: "hälso- och sjukvård", "tasa- ja", "short- and long-term".
@@ -104,7 +107,10 @@ def clean_page(raw: str, furniture: set[str] | frozenset[str] = frozenset()) -> 
                 joiner = " " if first_word.lower() in _KEEP_HYPHEN_BEFORE else ""
                 out[-1] = prev[:-1] + line if not joiner else prev + joiner + line
                 continue
-            if _starts_lower(line) or line[0].isdigit() or not _looks_like_heading(prev):
+            numbered_point = _NUMBERED_POINT.match(prev) is not None and not _starts_lower(line)
+            if not numbered_point and (
+                _starts_lower(line) or line[0].isdigit() or not _looks_like_heading(prev)
+            ):
                 out[-1] = f"{prev} {line}"
                 continue
         heading = (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import math
 import time
 import uuid
@@ -39,6 +40,8 @@ from assistant.web.auth import (
     rate_key,
 )
 
+logger = logging.getLogger(__name__)
+
 MODEL_ID = "strategy-assistant"
 SOURCES_HEADING = "Sources:"
 
@@ -65,28 +68,25 @@ def error_response(
     )
 
 
-def _assistant_error_status(exc: AssistantError) -> tuple[int, str]:
-    if isinstance(exc, QuestionError):
-        return 422, "invalid_question"
-    if isinstance(exc, EmptyIndexError):
-        return 503, "index_empty"
-    if isinstance(exc, BackendUnavailableError):
-        return 503, "backend_unavailable"
-    if isinstance(exc, ConfigError):
-        return 500, "config_error"
-    return 500, "assistant_error"
+# Errors raised while answering, most specific first: (type, HTTP status, code).
+_ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
+    (QuestionError, 422, "invalid_question"),
+    (EmptyIndexError, 503, "index_empty"),
+    (BackendUnavailableError, 503, "backend_unavailable"),
+    (ServerBusyError, 503, "busy"),
+    (ConfigError, 500, "config_error"),
+    (AssistantError, 500, "assistant_error"),
+)
 
 
 def error_json(exc: Exception) -> tuple[int, dict[str, Any]]:
     """Status and body for an error raised while answering (also sent inside streams)."""
-    if isinstance(exc, AssistantError):
-        status, code = _assistant_error_status(exc)
-    elif isinstance(exc, ServerBusyError):
-        status, code = 503, "busy"
-    else:
-        status, code = 500, "internal_error"
-    message = str(exc) if status != 500 or isinstance(exc, AssistantError) else "internal error"
-    return status, {"error": {"code": code, "message": message}}
+    for kind, status, code in _ERRORS:
+        if isinstance(exc, kind):
+            return status, {"error": {"code": code, "message": str(exc)}}
+    # Anything else is a bug: its details go to the server log, not to the client.
+    logger.error("unexpected error while answering", exc_info=exc)
+    return 500, {"error": {"code": "internal_error", "message": "internal error"}}
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -112,6 +112,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(AssistantError, answering_error)
     app.add_exception_handler(ServerBusyError, answering_error)
+    app.add_exception_handler(Exception, answering_error)  # a bug: still JSON, logged
 
 
 # Request bodies --------------------------------------------------------------------------

@@ -79,7 +79,9 @@ class TokenAuth:
     @staticmethod
     def bearer(headers: Headers) -> str | None:
         scheme, _, value = headers.get("authorization", "").partition(" ")
-        return value.strip() or None if scheme.lower() == "bearer" else None
+        if scheme.lower() != "bearer":
+            return None
+        return value.strip() or None
 
     def caller_for_request(self, request: Request, *, cookie: bool) -> Caller | None:
         token = self.bearer(request.headers) or (request.cookies.get(COOKIE) if cookie else None)
@@ -107,6 +109,10 @@ class RateLimiter:
         """Counts one request; returns the seconds to wait when over the limit, else None."""
         now = self._clock()
         with self._lock:
+            if len(self._hits) > 10_000:  # forget idle callers so memory stays bounded
+                self._hits = {
+                    k: v for k, v in self._hits.items() if v and v[-1] > now - self.window
+                }
             hits = self._hits.setdefault(key, deque())
             while hits and hits[0] <= now - self.window:
                 hits.popleft()

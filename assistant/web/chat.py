@@ -9,6 +9,7 @@ containing <script> or HTML shows it as text.
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -26,7 +27,8 @@ from assistant.web.i18n import EXAMPLES, choose_language, t
 Turns = list[dict[str, Any]]  # [{"question": str, "answer": Answer.model_dump()}]
 
 _INLINE = re.compile(r"([\\`*_\[\]<>&|~$])")
-_LINE_START = re.compile(r"^([#>+=-]|\d+(?=[.)]))", re.M)
+_LINE_START = re.compile(r"^([#>+=-])", re.M)
+_ORDERED = re.compile(r"^(\d+)([.)])", re.M)
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 
 CSS = """
@@ -41,7 +43,9 @@ CSS = """
 .sources-panel blockquote, .retrieved .text { white-space: pre-wrap; margin: .4rem 0; }
 .sources-panel blockquote { border-left: 3px solid var(--color-accent); padding-left: .6rem; }
 .retrieved li { margin-bottom: .6rem; }
-.retrieved li.cited .meta::after { content: " ✓"; }
+#examples { flex-wrap: wrap; gap: .4rem; }
+#examples .example-q { flex: 0 1 auto !important; min-width: 0 !important; width: auto !important;
+  font-weight: normal; text-align: left; }
 """
 
 # Citation links in answers point at "#src-<turn>-<n>"; this opens (and scrolls to) the
@@ -75,7 +79,8 @@ JS = """
 def escape_md(text: str) -> str:
     """Text shown literally by a Markdown renderer: no HTML, links, emphasis or lists."""
     text = re.sub(r"^[ \t]+", "", text, flags=re.M)  # indentation would start a code block
-    return _LINE_START.sub(r"\\\1", _INLINE.sub(r"\\\1", text))
+    text = _LINE_START.sub(r"\\\1", _INLINE.sub(r"\\\1", text))
+    return _ORDERED.sub(r"\1\\\2", text)
 
 
 def _page(page: int | None, lang: str) -> str:
@@ -120,10 +125,9 @@ def _turn_sources(answer: Answer, number: int, lang: str) -> str:
         items.append(
             f'<details class="source" id="src-{number}-{c.n}"><summary>'
             f'<span class="cite-n">[{c.n}]</span> <span class="src-title">{e(title)}</span>'
-            f"</summary>"
+            f"{e(_page(c.page, lang))}</summary>"
             f'<div class="meta">{e(t("file", lang))}: <span class="src-file">{e(c.doc)}</span>'
-            f"{e(_page(c.page, lang))}</div>"
-            f"<blockquote>{e(c.quote)}</blockquote></details>"
+            f"</div><blockquote>{e(c.quote)}</blockquote></details>"
         )
     question = answer.question if len(answer.question) <= 90 else answer.question[:87] + "…"
     heading = f"{t('sources_for', lang, n=number)}: {question}"
@@ -199,6 +203,9 @@ def create_chat(
             raise gr.Error("not signed in")
         return caller
 
+    def ratings(lang: str) -> list[tuple[str, str]]:
+        return [(t("rating_up", lang), "up"), (t("rating_down", lang), "down")]
+
     def header(lang: str) -> str:
         e = html.escape
         return f"<h1>{e(t('title', lang))}</h1><p>{e(t('subtitle', lang))}</p>"
@@ -231,16 +238,18 @@ def create_chat(
                         autofocus=not embed,
                     )
                     send = gr.Button(t("send", initial), variant="primary", elem_id="send")
-                examples = gr.Examples(
-                    [[q] for q in EXAMPLES], inputs=[question], label=t("examples", initial)
-                )
-                clear = gr.Button(t("clear", initial), size="sm", elem_id="clear")
+                examples_title = gr.Markdown(f"**{t('examples', initial)}**")
+                with gr.Row(elem_id="examples"):
+                    for example in EXAMPLES:
+                        # Filled in the browser: no round trip, and the box keeps its labels.
+                        gr.Button(example, size="sm", elem_classes="example-q").click(
+                            None, js=f"() => {json.dumps(example)}", outputs=[question]
+                        )
                 with gr.Column(visible=False, elem_id="feedback") as feedback_box:
+                    fb_title = gr.Markdown("")
                     with gr.Row():
                         fb_turn = gr.Number(label=t("feedback_answer", initial), precision=0)
-                        fb_rating = gr.Radio(
-                            [("👍", "up"), ("👎", "down")], label=t("feedback_rating", initial)
-                        )
+                        fb_rating = gr.Radio(ratings(initial), label=t("feedback_rating", initial))
                     fb_comment = gr.Textbox(label=t("feedback_comment", initial), lines=2)
                     fb_send = gr.Button(t("feedback_send", initial), size="sm")
                     fb_status = gr.Markdown("", elem_id="feedback-status")
@@ -254,32 +263,34 @@ def create_chat(
             (chatbot, {"label": "chat_label", **({"placeholder": "subtitle"} if embed else {})}),
             (question, {"label": "question_label", "placeholder": "question_placeholder"}),
             (send, {"value": "send"}),
-            (clear, {"value": "clear"}),
-            (examples.dataset, {"label": "examples"}),
             (retrieved_box, {"label": "retrieved"}),
             (fb_turn, {"label": "feedback_answer"}),
-            (fb_rating, {"label": "feedback_rating"}),
             (fb_comment, {"label": "feedback_comment"}),
             (fb_send, {"value": "feedback_send"}),
         ]
 
-        def on_load(request: gr.Request) -> tuple[Any, ...]:
+        def on_load(request: gr.Request) -> dict[Any, Any]:
             lang = choose_language(
                 settings.ui_language,
                 requested=request.query_params.get("lang"),
                 accept_language=request.headers.get("accept-language"),
             )
-            texts: list[dict[str, Any]] = [
-                {prop: t(key, lang) for prop, key in keys.items()} for _, keys in localised
-            ]
-            updates = [gr.update(**props) for props in texts]
-            return lang, header(lang), sources_html([], lang), retrieved_html([], lang), *updates
+            texts: dict[Any, dict[str, Any]] = {
+                component: {prop: t(key, lang) for prop, key in keys.items()}
+                for component, keys in localised
+            }
+            return {
+                lang_state: lang,
+                title: header(lang),
+                examples_title: f"**{t('examples', lang)}**",
+                sources: sources_html([], lang),
+                retrieved: retrieved_html([], lang),
+                fb_rating: gr.update(label=t("feedback_rating", lang), choices=ratings(lang)),
+                **{component: gr.update(**props) for component, props in texts.items()},
+            }
 
-        demo.load(
-            on_load,
-            outputs=[lang_state, title, sources, retrieved, *(c for c, _ in localised)],
-            api_visibility="private",
-        )
+        fixed = [lang_state, title, examples_title, sources, retrieved, fb_rating]
+        demo.load(on_load, outputs=fixed + [c for c, _ in localised], api_visibility="private")
 
         def ask(
             text: str, turns: Turns, lang: str, request: gr.Request
@@ -342,13 +353,7 @@ def create_chat(
                 gr.update(visible=False),
             )
 
-        clear.click(
-            reset,
-            inputs=[lang_state],
-            outputs=[chatbot, sources, retrieved, notice, turns_state, feedback_box],
-            api_name="clear",
-        )
-        chatbot.clear(  # the chatbot's own trash button
+        chatbot.clear(  # the chatbot's trash button starts a new conversation
             reset,
             inputs=[lang_state],
             outputs=[chatbot, sources, retrieved, notice, turns_state, feedback_box],
@@ -373,15 +378,16 @@ def create_chat(
             index = like.index[0] if isinstance(like.index, (list, tuple)) else like.index
             number = int(index) // 2 + 1
             if like.liked not in (True, False) or not 1 <= number <= len(turns):
-                return (gr.skip(),) * 5
+                return (gr.skip(),) * 6
             rating = "up" if like.liked else "down"
             save(number, rating, None, turns, request)
-            return gr.update(visible=True), number, rating, "", t("feedback_thanks", lang)
+            title = f"**{t('feedback_title', lang, n=number)}**"
+            return gr.update(visible=True), title, number, rating, "", t("feedback_thanks", lang)
 
         chatbot.like(
             on_like,
             inputs=[turns_state, lang_state],
-            outputs=[feedback_box, fb_turn, fb_rating, fb_comment, fb_status],
+            outputs=[feedback_box, fb_title, fb_turn, fb_rating, fb_comment, fb_status],
             api_visibility="private",
         )
 

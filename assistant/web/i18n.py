@@ -39,7 +39,6 @@ STRINGS: dict[str, dict[Lang, str]] = {
         "en": "Ask a question in English, Swedish or Finnish …",
     },
     "send": {"sv": "Skicka", "fi": "Lähetä", "en": "Send"},
-    "clear": {"sv": "Nytt samtal", "fi": "Uusi keskustelu", "en": "New conversation"},
     "examples": {"sv": "Exempelfrågor", "fi": "Esimerkkikysymyksiä", "en": "Example questions"},
     "sources": {"sv": "Källor", "fi": "Lähteet", "en": "Sources"},
     "sources_empty": {
@@ -83,6 +82,8 @@ STRINGS: dict[str, dict[Lang, str]] = {
     },
     "feedback_answer": {"sv": "Svar nr", "fi": "Vastaus nro", "en": "Answer no."},
     "feedback_rating": {"sv": "Betyg", "fi": "Arvio", "en": "Rating"},
+    "rating_up": {"sv": "Bra svar", "fi": "Hyvä vastaus", "en": "Good answer"},
+    "rating_down": {"sv": "Dåligt svar", "fi": "Huono vastaus", "en": "Bad answer"},
     "feedback_comment": {
         "sv": "Kommentar (valfri)",
         "fi": "Kommentti (vapaaehtoinen)",

@@ -1,0 +1,250 @@
+"""The chat in headless Chromium: ask, see the answer and a citation, open the cited passage,
+rate the answer; document HTML stays text; the /embed view inside an iframe and as a
+<gradio-app> web component on a local intranet-like page.
+
+Screenshots go to tmp_path; with SAVE_SCREENSHOTS=1 also to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_web_api import FI_QUESTION, LAHTI, STOCKHOLM, SV_QUESTION, running_server
+
+from assistant.core import Assistant
+from assistant.settings import Settings
+from assistant.web.feedback import FeedbackStore
+from assistant.web.server import create_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+XSS_DOC = "sakerhetsrutin.txt"
+XSS_TEXT = (
+    "Säkerhetsrutin <b>för</b> intranätet\n\n"
+    "Lösenordet till intranätet byts varje kvartal <script>window.__xss = 1</script> enligt "
+    "säkerhetsrutinen.\n"
+    'Rutinen gäller alla anställda <img src=x onerror="window.__xss = 2"> och konsulter.\n'
+)
+XSS_QUESTION = "Hur ofta byts lösenordet till intranätet?"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="/usr/bin/chromium is not installed (apt-get install chromium)",
+    ),
+]
+
+
+def save(page: Any, tmp_path: Path, name: str, publish: bool = True) -> Path:
+    shot = tmp_path / name
+    page.screenshot(path=str(shot), full_page=True)
+    if publish and os.environ.get("SAVE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, SCREENSHOTS / name)
+    return shot
+
+
+class Pages:
+    """A local web server for the "intranet" test pages (another origin than the app)."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str, str] = {}
+        pages = self.pages
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = pages.get(self.path, "").encode("utf-8")
+                self.send_response(200 if body else 404)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.origin = f"http://127.0.0.1:{self.httpd.server_port}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> Pages:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory, corpus_index: Path) -> Path:
+    """The default corpus plus a document full of HTML and script."""
+    data = tmp_path_factory.mktemp("browser-data")
+    shutil.copytree(corpus_index / "index", data / "index")
+    (data / "models").symlink_to(corpus_index / "models", target_is_directory=True)
+    doc = tmp_path_factory.mktemp("browser-docs") / XSS_DOC
+    doc.write_text(XSS_TEXT, encoding="utf-8")
+    assert Assistant(Settings(data_dir=data)).ingest([doc]).ok
+    return data
+
+
+@pytest.fixture(scope="module")
+def pages() -> Iterator[Pages]:
+    with Pages() as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def app_url(data_dir: Path, pages: Pages) -> Iterator[str]:
+    settings = Settings(
+        data_dir=data_dir,
+        frame_ancestors=["'self'", pages.origin],
+        allowed_origins=[pages.origin],
+    )
+    with running_server(create_app(settings)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+def ask(scope: Any, question: str) -> Any:
+    """Types a question into the chat in scope (a page or frame) and waits for a citation."""
+    scope.locator("#question textarea").fill(question)
+    scope.locator("#send").click()
+    link = scope.locator('#chatbot a[href^="#src-"]').first
+    link.wait_for(timeout=30_000)
+    return link
+
+
+def test_chat_answer_citation_passage_and_feedback(
+    browser: Any, app_url: str, data_dir: Path, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(locale="sv-SE", viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(f"{app_url}/")
+    expect(page.locator("#chat-header h1")).to_have_text("Strategiassistenten")  # the browser's
+    page.get_by_role("button", name=SV_QUESTION).click()  # an example question
+    expect(page.locator("#question textarea")).to_have_value(SV_QUESTION)
+    page.locator("#send").click()
+    link = page.locator('#chatbot a[href="#src-1-1"]')
+    link.wait_for(timeout=30_000)
+    expect(page.locator("#chatbot")).to_contain_text("forskning")
+    passage = page.locator("#src-1-1")
+    expect(passage).not_to_have_attribute("open", "")
+    link.click()
+    expect(passage).to_have_attribute("open", "")
+    expect(passage).to_contain_text(STOCKHOLM)
+    expect(passage).to_contain_text("sida")
+    expect(passage.locator("blockquote")).to_be_visible()
+    assert page.url == f"{app_url}/"  # the citation opened the panel, no navigation
+    page.get_by_text("Hämtade stycken").click()
+    expect(page.locator("#retrieved li.cited").first).to_be_visible()
+    save(page, tmp_path, "chat.png")
+
+    page.locator('#chatbot button[aria-label="Ogilla"]').click()
+    expect(page.locator("#feedback")).to_be_visible()
+    page.locator("#feedback textarea").fill("Saknar svaret om etik")
+    page.locator("#feedback button").filter(has_text="Skicka kommentar").click()
+    expect(page.locator("#feedback-status")).to_contain_text("Tack")
+    (item,) = FeedbackStore.for_settings(Settings(data_dir=data_dir)).items()
+    assert (item.rating, item.comment, item.question) == (
+        "down",
+        "Saknar svaret om etik",
+        SV_QUESTION,
+    )
+    context.close()
+
+
+def test_document_html_is_shown_as_text(browser: Any, app_url: str, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(locale="en-GB", viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    dialogs: list[str] = []
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.goto(f"{app_url}/")
+    ask(page, XSS_QUESTION).click()
+    page.get_by_text("Retrieved passages").click()
+    literal = "<script>window.__xss = 1</script>"
+    expect(page.locator("#chatbot")).to_contain_text(literal)
+    expect(page.locator("#sources details[open] blockquote")).to_contain_text(literal)
+    expect(page.locator("#retrieved")).to_contain_text('<img src=x onerror="window.__xss = 2">')
+    expect(page.locator("#retrieved")).to_contain_text("<b>för</b>")
+    assert page.evaluate("window.__xss") is None and dialogs == []
+    planted = page.evaluate(
+        """() => ['#chatbot', '#sources', '#retrieved'].map((s) =>
+             document.querySelector(s).querySelectorAll('script, img, b').length)"""
+    )
+    assert planted == [0, 0, 0]
+    save(page, tmp_path, "escaped.png", publish=False)
+    context.close()
+
+
+def test_embed_view_in_an_iframe(browser: Any, app_url: str, pages: Pages, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    pages.pages["/intranet.html"] = f"""<!doctype html><html><head><meta charset="utf-8">
+<title>Intranet</title></head><body style="font-family:sans-serif;background:#eef2f7">
+<h1>Intranet</h1><p>The assistant, embedded:</p>
+<iframe id="assistant" src="{app_url}/embed?theme=dark&lang=fi" title="Assistant"
+ style="width:560px;height:1250px;border:1px solid #99a"></iframe></body></html>"""
+    context = browser.new_context(locale="en-US", viewport={"width": 900, "height": 1400})
+    page = context.new_page()
+    page.goto(f"{pages.origin}/intranet.html")
+    frame = page.frame_locator("#assistant")
+    expect(frame.locator("#question textarea")).to_be_visible(timeout=30_000)
+    expect(frame.locator("#chat-header")).to_be_hidden()  # compact: no header
+    expect(frame.locator("body")).to_have_class("dark")  # ?theme=dark
+    expect(frame.locator("#sources h3")).to_have_text("Lähteet")  # ?lang=fi beats en-US
+    ask(frame, FI_QUESTION).click()
+    passage = frame.locator("#sources details[open]")
+    expect(passage).to_contain_text(LAHTI)
+    expect(passage).to_contain_text("sivu")
+    page.evaluate("window.scrollTo(0, 0)")
+    save(page, tmp_path, "embed.png")
+    context.close()
+
+
+def test_embed_as_a_web_component(browser: Any, app_url: str, pages: Pages) -> None:
+    from playwright.sync_api import expect
+
+    pages.pages["/component.html"] = f"""<!doctype html><html><head><meta charset="utf-8">
+<script type="module" src="{app_url}/gradio.js"></script></head>
+<body><h1>Intranet</h1><gradio-app src="{app_url}/embed/"></gradio-app></body></html>"""
+    context = browser.new_context(locale="en-US", viewport={"width": 1000, "height": 1200})
+    page = context.new_page()
+    page.goto(f"{pages.origin}/component.html")
+    expect(page.locator("gradio-app #question textarea")).to_be_visible(timeout=30_000)
+    ask(page, SV_QUESTION).click()
+    expect(page.locator("gradio-app #sources details[open]")).to_contain_text(STOCKHOLM)
+    context.close()
