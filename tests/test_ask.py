@@ -96,6 +96,13 @@ def test_citation_checker_rejects_forged_citations() -> None:
     assert forged_quote.citations == []
 
 
+def test_leading_citation_markers_are_accepted() -> None:
+    passages = [_passage(1, "The library employs 31 people in three branches.")]
+    checked = check_citations("[1] The library employs 31 people.", passages, "en")
+    assert [c.n for c in checked.citations] == [1]
+    assert checked.text == "The library employs 31 people. [1]"
+
+
 def test_answer_without_valid_citation_becomes_a_refusal(corpus_assistant: Assistant) -> None:
     passages = [_passage(1, "The library employs 31 people.")]
     state = {

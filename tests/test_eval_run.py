@@ -11,11 +11,11 @@ from evals.report import write_reports
 from evals.runner import run_eval
 
 REPO = Path(__file__).resolve().parents[1]
-# Measured 2026-11-25 (README "Evaluation"): answer accuracy 0.45, recall@5 0.75,
-# refusal rate 0.50. Raise these when the scores improve; never lower them to pass.
-MIN_ANSWER_ACCURACY = 0.40
+# Measured 2026-11-25 (README "Evaluation"): answer accuracy 0.51, recall@5 0.75,
+# refusal rate 0.64. Raise these when the scores improve; never lower them to pass.
+MIN_ANSWER_ACCURACY = 0.47
 MIN_RECALL = 0.72
-MIN_REFUSAL_RATE = 0.42
+MIN_REFUSAL_RATE = 0.57
 
 
 def test_default_eval_meets_thresholds(corpus_assistant: Assistant, tmp_path: Path) -> None:

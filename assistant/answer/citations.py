@@ -17,6 +17,7 @@ from assistant.answer.evidence import content_terms, numbers
 from assistant.ingest.chunking import sentence_spans
 from assistant.schema import Citation
 
+_LEADING_MARKERS = re.compile(r"^\s*((?:\[\d{1,3}\]\s*)+)(?=\S)")
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 _QUOTED = re.compile(r"[“\"«]([^”\"»]{8,}?)[”\"»]")
 _SEGMENT = re.compile(r"[^\[\]]*?(?:\s*\[\d{1,3}\])+|[^\[\]]+$", re.S)
@@ -53,6 +54,14 @@ def _best_support(claim: str, passage: Passage, languages: list[str]) -> str | N
 
 
 def check_citations(answer: str, passages: list[Passage], language: str) -> CheckedAnswer:
+    # Small models often put the marker first ("[1] The budget is ..."): move leading markers
+    # to the end of the first sentence, where the checker expects them.
+    leading = _LEADING_MARKERS.match(answer)
+    if leading:
+        rest = answer[leading.end() :]
+        cut = re.search(r"(?<=[.!?])(\s|$)", rest)
+        end = cut.start() if cut else len(rest)
+        answer = f"{rest[:end]} {leading.group(1).strip()}{rest[end:]}"
     by_number = {p.n: p for p in passages}
     checked = CheckedAnswer(text=answer)
     seen: set[tuple[int, str]] = set()

