@@ -178,3 +178,29 @@ def test_cli_ask_json_is_one_object(corpus_index: Path) -> None:
     )
     assert empty.returncode == 2 and "error: the question is empty" in empty.stderr
     assert "Traceback" not in empty.stderr
+
+
+def test_cli_ask_works_with_no_network_at_all(corpus_index: Path) -> None:
+    if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
+        pytest.skip("unshare -n is not permitted here")
+    env = {**os.environ, "ASSISTANT_DATA_DIR": str(corpus_index)}
+    env.pop("HF_HUB_OFFLINE", None)  # the offline path must not depend on these being set
+    env.pop("TRANSFORMERS_OFFLINE", None)
+    run = subprocess.run(
+        [
+            "unshare",
+            "-n",
+            sys.executable,
+            "-m",
+            "assistant.cli",
+            "ask",
+            "--json",
+            "Vilken lag säger att regioner ska medverka i klinisk forskning?",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "2017:30" in json.loads(run.stdout)["answer"]
