@@ -120,11 +120,21 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout")] = False,
     backend: Annotated[str | None, typer.Option(help="extractive, llamacpp, openai")] = None,
     collection: Annotated[str | None, typer.Option(help="Collection name")] = None,
+    doc: Annotated[
+        list[str] | None, typer.Option(help="Only this document (doc id as in 'index status')")
+    ] = None,
+    language: Annotated[
+        list[str] | None, typer.Option(help="Only documents in this language (sv, fi, en, ...)")
+    ] = None,
 ) -> None:
     """Answer one question with numbered, checked citations."""
     from assistant.core import Assistant
+    from assistant.retrieve import Filters
 
-    answer = Assistant(_settings(backend=backend, collection=collection)).ask(question)
+    filters = Filters(doc_ids=tuple(doc or ()), languages=tuple(language or ()))
+    answer = Assistant(_settings(backend=backend, collection=collection)).ask(
+        question, filters=filters
+    )
     if as_json:
         fields = {"answer", "language", "refused", "citations", "retrieved", "timings_ms"}
         payload = answer.model_dump(include=fields)
