@@ -22,7 +22,7 @@ install-dev: $(BIN)/python
 
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
-	  command -v apt-get >/dev/null 2>&1 && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+	  command -v apt-get >/dev/null 2>&1 && (apt-get update -qq && apt-get install -y -qq chromium fonts-dejavu-core >/dev/null) \
 	  || echo "chromium not installed: browser tests will be skipped"; }
 
 chat: install

@@ -7,6 +7,7 @@ measured in the same run: plain LangChain Chroma similarity search with the same
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import shutil
 import statistics
 import tempfile
@@ -27,6 +28,12 @@ def _p(values: list[float], q: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--questions", type=int, default=40)
+    parser.add_argument(
+        "--llm-questions",
+        type=int,
+        default=3,
+        help="questions for the llamacpp backend (0 to skip; ~10-20 s each)",
+    )
     args = parser.parse_args()
     from langchain_chroma import Chroma
     from langchain_core.embeddings import Embeddings
@@ -79,6 +86,14 @@ def main() -> None:
                 recall["hybrid retrieval"] += (
                     evidence_rank(item, [c.chunk.text for c in result.chunks]) is not None
                 )
+        if args.llm_questions and importlib.util.find_spec("llama_cpp") is not None:
+            llm = Assistant(Settings(data_dir=work, backend="llamacpp"))
+            name = "ask (llamacpp Qwen2.5-0.5B, end to end)"
+            rows[name] = []
+            for item in items[: max(2, args.llm_questions)]:
+                started = time.perf_counter()
+                llm.ask(item.question)
+                rows[name].append((time.perf_counter() - started) * 1e3)
         base = statistics.median(rows["naive dense (LangChain Chroma)"])
         print(f"{len(items)} questions, {len(chunks)} chunks\n")
         print("| path | p50 ms | p95 ms | p50 vs naive | recall@5 |")
