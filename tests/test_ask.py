@@ -204,3 +204,19 @@ def test_cli_ask_works_with_no_network_at_all(corpus_index: Path) -> None:
     )
     assert run.returncode == 0, run.stderr
     assert "2017:30" in json.loads(run.stdout)["answer"]
+
+
+def test_two_part_questions_are_split_and_answer_types_checked() -> None:
+    from assistant.answer.evidence import can_answer_type, expected_answer_type, split_question
+
+    assert split_question("Vad kostar projektet, och när blir det klart?") == [
+        "Vad kostar projektet",
+        "när blir det klart?",
+    ]
+    assert split_question("Hur mycket pengar och tid?") == ["Hur mycket pengar och tid?"]
+    assert expected_answer_type("Hur många anställda finns det?") == "number"
+    assert expected_answer_type("Milloin päätös tehtiin?") == "date"
+    assert expected_answer_type("Who leads the unit?") == "person"
+    assert not can_answer_type("Regionen ska stärka forskningen.", "number")
+    assert can_answer_type("Beslutet togs 20.5.2024.", "date")
+    assert not can_answer_type("Beslutet togs i fullmäktige.", "date")

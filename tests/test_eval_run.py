@@ -11,9 +11,9 @@ from evals.report import write_reports
 from evals.runner import run_eval
 
 REPO = Path(__file__).resolve().parents[1]
-# Measured 2026-11-25 (README "Evaluation"): answer accuracy 0.52, recall@5 0.82,
+# Measured 2026-11-25 (README "Evaluation"): answer accuracy 0.54, recall@5 0.82,
 # refusal rate 0.64. Raise these when the scores improve; never lower them to pass.
-MIN_ANSWER_ACCURACY = 0.49
+MIN_ANSWER_ACCURACY = 0.50
 MIN_RECALL = 0.78
 MIN_REFUSAL_RATE = 0.57
 

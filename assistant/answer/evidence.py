@@ -147,3 +147,23 @@ def can_answer_type(sentence: str, kind: str | None) -> bool:
     if kind == "person":
         return _PERSON.search(sentence.strip()) is not None
     return True
+
+
+# "What is X, and what Y?" / "Vad är X och vilka Y?" / "Mitä X ja mikä Y?": a conjunction
+# followed by a question word (or ", and") starts a second question.
+_SECOND_PART = re.compile(
+    r",?\s+(?:and|och|samt|ja|sekä)\s+(?=(?:what|which|how|why|when|who|where|vad|vilk\w*|hur|"
+    r"varför|när|vem|mi\w*|kuinka|paljonko|miksi|milloin|kuka|mitä)\b)|,\s+(?:and|och|ja)\s+",
+    re.I,
+)
+
+
+def split_question(question: str) -> list[str]:
+    """The question and, for a two-part question, its two parts (each of 3+ words)."""
+    match = _SECOND_PART.search(question)
+    if match is None:
+        return [question]
+    first, second = question[: match.start()].strip(), question[match.end() :].strip()
+    if len(first.split()) < 3 or len(second.split()) < 3:
+        return [question]
+    return [first, second]

@@ -19,6 +19,7 @@ from assistant.answer.evidence import (
     can_answer_type,
     content_terms,
     expected_answer_type,
+    split_question,
 )
 from assistant.ingest.chunking import sentence_spans
 from assistant.ingest.cleaning import is_list_item, is_table_row
@@ -98,6 +99,7 @@ class ExtractiveBackend(AnswerBackend):
         if query is None:
             query = self.embedder.embed_query(request.question)
         similarities = vectors @ np.asarray(query, dtype=np.float32)
+        vectors_by_id = {id(c): v for c, v in zip(candidates, vectors, strict=True)}
         for candidate, similarity in zip(candidates, similarities, strict=True):
             candidate.similarity = float(similarity)
             own = facts.coverage(candidate.text, languages)
@@ -121,7 +123,12 @@ class ExtractiveBackend(AnswerBackend):
         if self.last_support < config.min_support:
             return []
         picked = [best]
-        covered = facts.terms & content_terms(best.text, languages)
+        # A two-part question ("What is X, and why Y?") gets the best sentence for each part.
+        for part in split_question(request.question)[1:]:
+            part_best = self._best_for(part, ranked, vectors_by_id, languages)
+            if part_best is not None and all(part_best.text != p.text for p in picked):
+                picked.append(part_best)
+        covered = facts.terms & content_terms(" ".join(p.text for p in picked), languages)
         for candidate in ranked[1:]:
             if len(picked) >= config.max_sentences:
                 break
@@ -137,6 +144,28 @@ class ExtractiveBackend(AnswerBackend):
                 covered |= new_terms
         # Quote in reading order within each passage, passages in rank order.
         return sorted(picked, key=lambda c: (c.passage.n, c.order))
+
+    def _best_for(
+        self,
+        part: str,
+        ranked: list[Candidate],
+        vectors: dict[int, np.ndarray],
+        languages: list[str],
+    ) -> Candidate | None:
+        """The candidate that best answers one part of a question (same scoring)."""
+        query = self.embedder.embed_query(part)
+        facts = QuestionFacts.of(part, languages)
+        answer_type = expected_answer_type(part)
+        scored = [
+            (
+                self.config.similarity_weight * float(vectors[id(c)] @ query)
+                + self.config.coverage_weight * facts.coverage(c.text, languages),
+                c,
+            )
+            for c in ranked
+            if can_answer_type(c.text, answer_type)
+        ]
+        return max(scored, key=lambda pair: pair[0])[1] if scored else None
 
     def _support(self, candidate: Candidate) -> float:
         # e5 cosines are compressed into ~0.75-0.92; rescale so 0.80 -> 0 and 0.90 -> 1.
