@@ -219,6 +219,13 @@ def eval_run(
     min_accuracy: Annotated[float | None, typer.Option(help="Fail below this")] = None,
     min_recall: Annotated[float | None, typer.Option(help="Fail below this")] = None,
     min_refusal: Annotated[float | None, typer.Option(help="Fail below this")] = None,
+    judge: Annotated[
+        str | None,
+        typer.Option(
+            help="Also let this LLM backend (llamacpp, openai) judge correctness "
+            "and faithfulness; off by default"
+        ),
+    ] = None,
 ) -> None:
     """Run the dataset(s) through the assistant; write report.json/.md/.html."""
     from rich.console import Console
@@ -247,6 +254,7 @@ def eval_run(
             items,
             config=config,
             progress=lambda done, total: bar.update(task, completed=done),
+            judge=_judge_backend(settings, judge, assistant),
         )
     result = run.to_dict()
     write_reports(result, out)
@@ -265,6 +273,14 @@ def eval_run(
     if failures:
         typer.echo("below threshold: " + "; ".join(failures), err=True)
         raise typer.Exit(1)
+
+
+def _judge_backend(settings: Any, name: str | None, assistant: Any) -> Any:
+    if name is None:
+        return None
+    from assistant.answer.registry import create_backend
+
+    return create_backend(settings.model_copy(update={"backend": name}), assistant.embedder)
 
 
 @eval_app.command("compare")

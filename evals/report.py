@@ -34,6 +34,13 @@ def summary_table(summary: dict[str, Any]) -> str:
     rows += [f"| {label} | {_fmt(summary.get(key))} |" for key, label in HEADLINE]
     total = summary.get("latency_ms", {}).get("total", {})
     rows.append(f"| latency p50 / p95 (ms) | {_fmt(total.get('p50'))} / {_fmt(total.get('p95'))} |")
+    judged = summary.get("llm_judged")
+    if judged:
+        rows.append(
+            f"| LLM-judged correctness / faithfulness ({judged['judge_model']}, "
+            f"{judged['judged_items']} items) | {_fmt(judged['judged_correctness'])} / "
+            f"{_fmt(judged['judged_faithfulness'])} |"
+        )
     rows.append(
         f"| items / errors / run time (s) | {summary.get('items')} / "
         f"{summary.get('errors')} / {summary.get('total_seconds')} |"

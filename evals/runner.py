@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from assistant.answer.base import AnswerBackend
 from assistant.core import Assistant
 from evals.dataset import EvalItem
 from evals.metrics import (
@@ -40,6 +41,8 @@ class ItemResult:
     has_valid_citation: bool
     timings_ms: dict[str, float]
     error: str | None = None
+    # LLM-judged verdicts (evals.judge), only with --judge.
+    judged: dict[str, bool | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -165,6 +168,7 @@ def run_eval(
     *,
     config: dict[str, Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    judge: AnswerBackend | None = None,
 ) -> RunResult:
     started = time.perf_counter()
     results = []
@@ -173,5 +177,11 @@ def run_eval(
         if progress:
             progress(index + 1, len(items))
     summary = summarise(results, assistant.settings.top_k)
+    if judge is not None:
+        from evals.judge import judge_item, summarise_judgements
+
+        for result in results:
+            result.judged = judge_item(judge, result)
+        summary["llm_judged"] = summarise_judgements(results, judge.name)
     summary["total_seconds"] = round(time.perf_counter() - started, 2)
     return RunResult(config=config or {}, summary=summary, items=results)

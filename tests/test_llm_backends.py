@@ -137,3 +137,21 @@ def test_openai_backend_against_a_real_server(corpus_index: Path, llama_server: 
         [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": answer.answer}],
     )
     _check(follow_up)
+
+
+def test_llm_judge_labels_its_verdicts(
+    corpus_assistant: Assistant, corpus_index: Path, gguf: Path
+) -> None:
+    from evals.dataset import load_dataset
+    from evals.report import summary_table
+    from evals.runner import run_eval
+
+    items = load_dataset(Path(__file__).resolve().parents[1] / "evals/datasets/default.jsonl")
+    judge = Assistant(
+        Settings(data_dir=corpus_index, backend="llamacpp", llamacpp_model_path=gguf)
+    ).backend
+    run = run_eval(corpus_assistant, [i for i in items if i.id == "fi-num-01"], judge=judge)
+    judged = run.summary["llm_judged"]
+    assert judged["judge_model"] == "llamacpp"
+    assert run.items[0].judged.keys() == {"judged_correct", "judged_faithful"}
+    assert "LLM-judged" in summary_table(run.summary)
