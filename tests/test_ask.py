@@ -20,7 +20,7 @@ from assistant.settings import Settings
 
 KNOWN = [
     # (question, language, page of the evidence, a fact the answer must quote)
-    ("Hur många henkilötyövuotta ska Lahti minska?", "sv", {1, 2}, "104"),
+    ("Hur många kunder besökte Palvelutori under januari till mars?", "sv", {10}, "90 000"),
     ("Paljonko konsernihallinnon ennuste parantaa kaupungin tulosta?", "fi", {1}, "1,3 milj"),
     ("Vilken lag säger att regioner ska medverka i klinisk forskning?", "sv", {1}, "2017:30"),
     ("When did the new financial system Jämerä go live?", "en", {2, 10}, "1.1.2025"),
