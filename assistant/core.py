@@ -85,10 +85,12 @@ class Assistant:
 
     @cached_property
     def lexical(self) -> LexicalIndex:
-        from assistant.store.lexical import LexicalIndex
+        from assistant.store.lexical import LexicalIndex, LexicalSource
 
         directory = Path(self.settings.index_dir) / "lexical" / self.settings.collection
-        index = LexicalIndex(directory)
+        # The index follows the store (rebuilt when another process's ingest changed it).
+        store = self.store
+        index = LexicalIndex(directory, store if isinstance(store, LexicalSource) else None)
         index.load()
         return index
 

@@ -145,6 +145,9 @@ class HybridRetriever:
         if language not in self.lexical.languages:
             lexical_weight = 0.0
         fused = self._fuse(dense, [(i, 0.0) for i in by_sentence], lexical, lexical_weight)
+        # Chunks reached through a sentence are fetched by id: check their own current
+        # metadata, since sentence records keep the groups they were written with.
+        fused = [c for c in fused if filters.allows(c.chunk.metadata)]
         # Greedy dedup only needs as many survivors as are kept below (same result, less work).
         fused = self._dedup(fused, self.candidates if self.reranker is not None else k)
         if self.reranker is not None and fused:

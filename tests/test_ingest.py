@@ -256,3 +256,24 @@ def test_tiktoken_works_without_network(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr
     assert int(run.stdout) > 5
+
+
+def test_changing_access_groups_rewrites_chunks_and_sentences(
+    tmp_path: Path, fresh_data_dir: Path
+) -> None:
+    from assistant.retrieve import Filters
+
+    (tmp_path / "memo.md").write_text(
+        "# Memo\n\nThe merger with the northern district is planned for 2028.\n", "utf-8"
+    )
+    assistant = Assistant(Settings(data_dir=fresh_data_dir))
+    assistant.ingest([tmp_path / "memo.md"], groups=["hr"])
+    report = assistant.ingest([tmp_path / "memo.md"], groups=["finance"])
+    assert report.updated and report.chunks_written == 0  # same text: vectors are kept
+    for store in (assistant.store, assistant.sentences):
+        for meta in store.metadata_by_id().values():
+            assert meta["groups"] == "finance" and meta.get("group:finance") is True
+            assert "group:hr" not in meta
+    question = "When is the merger with the northern district planned?"
+    assert assistant.ask(question, filters=Filters(groups=("hr",))).retrieved == []
+    assert assistant.ask(question, filters=Filters(groups=("finance",))).retrieved

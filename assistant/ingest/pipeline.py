@@ -12,7 +12,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from assistant.ingest.documents import (
     sentence_records,
 )
 from assistant.ingest.loaders import SUPPORTED_SUFFIXES
+from assistant.schema import Chunk
 from assistant.store.base import VectorStore
 from assistant.store.lexical import LexicalIndex, sync
 from embeddings.base import Embedder
@@ -184,7 +185,7 @@ class Ingestor:
             vectors = self.embedder.embed_passages([c.indexed_text() for c in new])
             self.store.upsert(new, vectors)
         if kept:
-            self.store.update_metadata(kept)
+            self._rewrite_metadata(kept, old)
         stale = sorted(set(old) - {chunk.chunk_id for chunk in chunks})
         if stale:
             self.store.delete(stale)
@@ -192,6 +193,35 @@ class Ingestor:
         report.chunks_written += len(new)
         report.chunks_deleted += len(stale)
         (report.updated if old else report.added).append(doc_id)
+
+    def _rewrite_metadata(self, kept: list[Chunk], old: dict[str, dict[str, Any]]) -> None:
+        """New metadata (hash, positions, access groups) for chunks whose text is unchanged,
+        and the same groups for their sentences. Chroma merges metadata on update, so a
+        group the document no longer has must be removed explicitly (set to None)."""
+        updated = []
+        for chunk in kept:
+            removed = {
+                k: None
+                for k in old[chunk.chunk_id]
+                if k.startswith("group:") and k not in chunk.metadata
+            }
+            updated.append(replace(chunk, metadata={**chunk.metadata, **removed}))
+        self.store.update_metadata(updated)
+        by_id = {chunk.chunk_id: chunk for chunk in kept}
+        sentences = []
+        for record, _ in self.sentences.get_where({"parent": {"$in": list(by_id)}}):
+            parent = by_id[str(record.metadata["parent"])].metadata
+            meta: dict[str, Any] = {k: None for k in record.metadata if k.startswith("group:")}
+            meta.update(
+                {
+                    k: v
+                    for k, v in parent.items()
+                    if k in ("groups", "content_hash") or k.startswith("group:")
+                }
+            )
+            sentences.append(replace(record, metadata=meta))
+        if sentences:
+            self.sentences.update_metadata(sentences)
 
     def _delete_orphan_sentences(self, chunk_ids: set[str]) -> None:
         orphans = [

@@ -1,12 +1,20 @@
 """Chroma behind the VectorStore interface: embedded (PersistentClient) or a server
 (HttpClient). Vectors are always computed by our embedder; Chroma's own default embedding
-function would download a model at first use, so it is never used."""
+function would download a model at first use, so it is never used.
+
+Every write also stores a fresh random ``generation`` in the collection metadata. Other
+processes compare it with the generation their BM25 copy was built from (see
+assistant.store.lexical) and rebuild when it moved: that is how an ingest in one process
+reaches the lexical index of every other process sharing the Chroma server.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import logging
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -14,8 +22,16 @@ from assistant.errors import BackendUnavailableError, IndexMismatchError
 from assistant.schema import Chunk
 from assistant.store.base import VectorStore, Where
 
+log = logging.getLogger(__name__)
+
 # Chroma limits the size of one add call; stay far below it.
 _WRITE_BATCH = 1000
+# Chroma's HTTP client waits forever by default; a hung server must not hang every request.
+_CONNECT_TIMEOUT_S = 3.0
+_READ_TIMEOUT_S = 60.0
+GENERATION_KEY = "generation"
+
+T = TypeVar("T")
 
 
 def make_client(settings: Any) -> Any:
@@ -25,7 +41,7 @@ def make_client(settings: Any) -> Any:
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     if settings.store == "chroma-http":
         try:
-            return chromadb.HttpClient(
+            client = chromadb.HttpClient(
                 host=settings.chroma_host,
                 port=settings.chroma_port,
                 ssl=settings.chroma_ssl,
@@ -34,12 +50,47 @@ def make_client(settings: Any) -> Any:
             )
         except Exception as exc:
             raise BackendUnavailableError(
-                f"Chroma server at {settings.chroma_host}:{settings.chroma_port} "
-                f"is not reachable: {exc}"
+                f"the Chroma server at {_address(settings)} is not reachable ({exc}). "
+                f"Start it ('chroma run --path DIR --port {settings.chroma_port}') or check "
+                f"ASSISTANT_CHROMA_HOST / ASSISTANT_CHROMA_PORT."
             ) from exc
+        _set_timeouts(client)
+        return client
     path = Path(settings.index_dir) / "chroma"
     path.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+def _address(settings: Any) -> str:
+    scheme = "https" if settings.chroma_ssl else "http"
+    return f"{scheme}://{settings.chroma_host}:{settings.chroma_port}"
+
+
+def _set_timeouts(client: Any) -> None:
+    import httpx
+
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = httpx.Timeout(_READ_TIMEOUT_S, connect=_CONNECT_TIMEOUT_S)
+
+
+def _is_unavailable(exc: BaseException) -> bool:
+    """Transport failures and server-side 5xx: worth retrying later, not the caller's fault."""
+    import httpx
+    from chromadb.errors import ChromaError
+
+    if isinstance(exc, httpx.TransportError | ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, ChromaError):
+        return exc.code() >= 500
+    return "could not connect to a chroma server" in str(exc).lower()
+
+
+def _is_missing_collection(exc: BaseException) -> bool:
+    from chromadb.errors import NotFoundError
+
+    text = str(exc).lower()
+    return isinstance(exc, NotFoundError) or ("collection" in text and "does not exist" in text)
 
 
 class ChromaStore(VectorStore):
@@ -50,6 +101,7 @@ class ChromaStore(VectorStore):
         self.name = name
         self.model_id = model_id
         self.dim = dim
+        self._create = create
         self._collection = self._open(create)
 
     def _open(self, create: bool) -> Any:
@@ -64,10 +116,13 @@ class ChromaStore(VectorStore):
             else:
                 collection = self._client.get_collection(self.name, embedding_function=None)
         except Exception as exc:
-            if not create and "does not exist" in str(exc).lower():
+            if not create and _is_missing_collection(exc):
                 return None
-            raise BackendUnavailableError(f"cannot open collection {self.name!r}: {exc}") from exc
-        meta = collection.metadata or {}
+            raise BackendUnavailableError(self._unavailable(exc)) from exc
+        self._check_model(collection.metadata or {})
+        return collection
+
+    def _check_model(self, meta: dict[str, Any]) -> None:
         stored_model, stored_dim = meta.get("embedding_model"), meta.get("embedding_dim")
         if stored_model != self.model_id or int(stored_dim or -1) != self.dim:
             raise IndexMismatchError(
@@ -76,92 +131,188 @@ class ChromaStore(VectorStore):
                 f"Re-index with another --collection name, or delete the index and run "
                 f"'assistant ingest' again."
             )
-        return collection
 
+    def _unavailable(self, exc: BaseException) -> str:
+        where = "the Chroma server"
+        server = getattr(self._client, "_server", None)
+        url = getattr(server, "_api_url", None)
+        if url:
+            where = f"the Chroma server at {str(url).removesuffix('/api/v2')}"
+        elif not hasattr(server, "_session"):
+            where = "the embedded Chroma store"
+        return (
+            f"{where} is not available ({type(exc).__name__}: {exc}); collection {self.name!r}. "
+            f"Questions will work again as soon as it is back."
+        )
+
+    def _call(self, operation: Callable[[Any], T], *, default: T) -> T:
+        """Run one Chroma operation on the collection, mapping outages to
+        BackendUnavailableError. A collection that vanished (the server was restarted on an
+        empty directory, or the collection was deleted and rebuilt by another process) is
+        opened again by name once."""
+        for attempt in (1, 2):
+            if self._collection is None:
+                self._collection = self._open(self._create)
+                if self._collection is None:
+                    return default
+            try:
+                return operation(self._collection)
+            except IndexMismatchError:
+                raise
+            except Exception as exc:
+                if _is_missing_collection(exc) and attempt == 1:
+                    log.info("collection %s vanished; opening it again by name", self.name)
+                    self._collection = None
+                    continue
+                if _is_unavailable(exc):
+                    raise BackendUnavailableError(self._unavailable(exc)) from exc
+                raise
+        return default
+
+    # Change tracking ------------------------------------------------------------------------
+    def generation(self) -> str:
+        """The generation stored by the last write ('' for a collection never written by
+        this version). One small request, so cheap enough to poll every few seconds."""
+
+        def read(_: Any) -> str:
+            fresh = self._client.get_collection(self.name, embedding_function=None)
+            return str((fresh.metadata or {}).get(GENERATION_KEY, ""))
+
+        return self._call(read, default="")
+
+    def _bump_generation(self) -> None:
+        # modify() replaces the whole metadata, so the model keys are written again. A random
+        # token rather than a counter: two writers doing read-increment-write could both
+        # write the same number, and a reader would miss the second change.
+        def bump(collection: Any) -> None:
+            fresh = self._client.get_collection(self.name, embedding_function=None)
+            meta = dict(fresh.metadata or {})
+            meta.update(
+                {
+                    "embedding_model": self.model_id,
+                    "embedding_dim": self.dim,
+                    GENERATION_KEY: uuid.uuid4().hex,
+                }
+            )
+            collection.modify(metadata=meta)
+
+        self._call(bump, default=None)
+
+    # Writes -----------------------------------------------------------------------------------
     @property
     def exists(self) -> bool:
         return self._collection is not None
 
     def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        if not chunks:
+            return
         for start in range(0, len(chunks), _WRITE_BATCH):
             part = chunks[start : start + _WRITE_BATCH]
-            self._collection.upsert(
-                ids=[c.chunk_id for c in part],
-                documents=[c.text for c in part],
-                metadatas=[c.metadata for c in part],
-                embeddings=vectors[start : start + _WRITE_BATCH].tolist(),
+            part_vectors = vectors[start : start + _WRITE_BATCH]
+            self._call(
+                _method(
+                    "upsert",
+                    ids=[x.chunk_id for x in part],
+                    documents=[x.text for x in part],
+                    metadatas=[x.metadata for x in part],
+                    embeddings=np.asarray(part_vectors, dtype=np.float32),
+                ),
+                default=None,
             )
+        self._bump_generation()
 
     def update_metadata(self, chunks: Sequence[Chunk]) -> None:
+        if not chunks:
+            return
         for start in range(0, len(chunks), _WRITE_BATCH):
             part = chunks[start : start + _WRITE_BATCH]
-            self._collection.update(
-                ids=[c.chunk_id for c in part], metadatas=[c.metadata for c in part]
+            self._call(
+                _method(
+                    "update", ids=[x.chunk_id for x in part], metadatas=[x.metadata for x in part]
+                ),
+                default=None,
             )
+        self._bump_generation()
 
     def delete(self, ids: Sequence[str]) -> None:
+        if not ids:
+            return
         for start in range(0, len(ids), _WRITE_BATCH):
-            self._collection.delete(ids=list(ids[start : start + _WRITE_BATCH]))
+            self._call(_method("delete", ids=list(ids[start : start + _WRITE_BATCH])), default=None)
+        self._bump_generation()
 
     def delete_where(self, where: Where) -> None:
-        if self._collection is not None:
-            self._collection.delete(where=where)
-
-    def get_where(self, where: Where) -> list[tuple[Chunk, np.ndarray]]:
         if self._collection is None:
+            return
+        self._call(lambda c: c.delete(where=where), default=None)
+        self._bump_generation()
+
+    # Reads ------------------------------------------------------------------------------------
+    def get_where(self, where: Where) -> list[tuple[Chunk, np.ndarray]]:
+        page = self._call(
+            lambda c: c.get(where=where, include=["documents", "metadatas", "embeddings"]),
+            default=None,
+        )
+        if page is None:
             return []
-        page = self._collection.get(where=where, include=["documents", "metadatas", "embeddings"])
         return [
             (chunk, np.asarray(vector, dtype=np.float32))
             for chunk, vector in zip(_to_chunks(page), page["embeddings"], strict=True)
         ]
 
-    def metadata_by_id(self) -> dict[str, dict[str, Any]]:
-        if self._collection is None:
-            return {}
-        result: dict[str, dict[str, Any]] = {}
+    def _pages(self, include: list[str], batch: int) -> Iterator[dict[str, Any]]:
         offset = 0
         while True:
-            page = self._collection.get(include=["metadatas"], limit=5000, offset=offset)
-            if not page["ids"]:
-                return result
-            result.update(zip(page["ids"], page["metadatas"], strict=True))
+            page = self._call(
+                _method("get", include=include, limit=batch, offset=offset), default=None
+            )
+            if page is None or not page["ids"]:
+                return
+            yield page
             offset += len(page["ids"])
+
+    def all_ids(self, batch: int = 10_000) -> list[str]:
+        """Every id, without text, metadata or vectors (for fingerprints)."""
+        ids: list[str] = []
+        for page in self._pages([], batch):
+            ids.extend(page["ids"])
+        return ids
+
+    def metadata_by_id(self) -> dict[str, dict[str, Any]]:
+        result: dict[str, dict[str, Any]] = {}
+        for page in self._pages(["metadatas"], 5000):
+            result.update(zip(page["ids"], page["metadatas"], strict=True))
+        return result
 
     def iter_chunks(self, batch: int = 2000) -> Iterator[Chunk]:
-        if self._collection is None:
-            return
-        offset = 0
-        while True:
-            page = self._collection.get(
-                include=["documents", "metadatas"], limit=batch, offset=offset
-            )
-            if not page["ids"]:
-                return
+        for page in self._pages(["documents", "metadatas"], batch):
             yield from _to_chunks(page)
-            offset += len(page["ids"])
 
     def get(self, ids: Sequence[str]) -> list[Chunk]:
-        if not ids or self._collection is None:
+        if not ids:
             return []
-        page = self._collection.get(ids=list(ids), include=["documents", "metadatas"])
+        page = self._call(
+            lambda c: c.get(ids=list(ids), include=["documents", "metadatas"]), default=None
+        )
+        if page is None:
+            return []
         by_id = {c.chunk_id: c for c in _to_chunks(page)}
         return [by_id[i] for i in ids if i in by_id]
 
     def query(
         self, vector: np.ndarray, k: int, where: Where | None = None
     ) -> list[tuple[Chunk, float]]:
-        if self._collection is None:
-            return []
-        try:
-            result = self._collection.query(
-                query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
+        result = self._call(
+            lambda c: c.query(
+                query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
                 n_results=k,
                 where=where or None,
                 include=["documents", "metadatas", "distances"],
-            )
-        except Exception as exc:
-            raise BackendUnavailableError(f"vector search failed: {exc}") from exc
+            ),
+            default=None,
+        )
+        if result is None:
+            return []
         hits = []
         for chunk_id, text, meta, distance in zip(
             result["ids"][0],
@@ -180,10 +331,15 @@ class ChromaStore(VectorStore):
         return hits
 
     def count(self) -> int:
-        return 0 if self._collection is None else int(self._collection.count())
+        return int(self._call(lambda c: c.count(), default=0))
 
     def info(self) -> dict[str, Any]:
         return {"collection": self.name, "embedding_model": self.model_id, "dim": self.dim}
+
+
+def _method(name: str, **kwargs: Any) -> Callable[[Any], Any]:
+    """collection.<name>(**kwargs) as a callable for ChromaStore._call."""
+    return lambda collection: getattr(collection, name)(**kwargs)
 
 
 def _to_chunks(page: dict[str, Any]) -> Iterator[Chunk]:
