@@ -157,11 +157,21 @@ class HybridRetriever:
         sentences: list[tuple[Chunk, np.ndarray]] = []
         if self.sentences is not None and top:
             started = time.perf_counter()
-            sentences = self.sentences.get_where({"parent": {"$in": [c.chunk_id for c in top]}})
+            sentences = self._sentences_of(top)
             timings["sentences"] = (time.perf_counter() - started) * 1000
         return RetrievalResult(
             chunks=top, query_vector=vector, timings_ms=timings, sentences=sentences
         )
+
+    def _sentences_of(self, chunks: list[ScoredChunk]) -> list[tuple[Chunk, np.ndarray]]:
+        """Sentence records of the chunks: by the ids each chunk lists (fast), or by a
+        metadata filter for indexes built before chunks listed them."""
+        assert self.sentences is not None
+        listed = [c.chunk.metadata.get("sentence_ids") for c in chunks]
+        if all(isinstance(ids, str) for ids in listed):
+            ids = [i for value in listed for i in str(value).split(",") if i]
+            return self.sentences.get_with_vectors(ids)
+        return self.sentences.get_where({"parent": {"$in": [c.chunk_id for c in chunks]}})
 
     def _fuse(
         self,

@@ -177,6 +177,10 @@ def build(work: Path, sizes: list[int], distinct: int) -> dict[str, Any]:
                 "chunk_index": number % 40,
                 "groups": "",
             }
+            # Like a real ingest: the chunk lists its sentence records' ids.
+            meta["sentence_ids"] = ",".join(
+                f"{chunk_id}-{p}" for p in range(min(SENTENCE_RECORDS_PER_CHUNK, len(texts)))
+            )
             chunk = Chunk(chunk_id=chunk_id, doc_id=doc_id, text=text, metadata=meta)
             chunks.append(chunk)
             offset = 0

@@ -14,7 +14,7 @@ from assistant.language import detect_language
 from assistant.schema import Chunk, LoadedDocument, Page
 
 # Bump when loading, cleaning or chunking changes, so re-ingesting rebuilds the chunks.
-PIPELINE_VERSION = "7"
+PIPELINE_VERSION = "8"
 
 
 def document_id(path: Path) -> str:

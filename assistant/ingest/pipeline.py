@@ -180,6 +180,12 @@ class Ingestor:
             # Sentences first: a chunk in the store always has its sentences, and sentences
             # left without a chunk by a kill are swept at the end of the next run.
             sentences = sentence_records(document, new)
+            listed: dict[str, list[str]] = {chunk.chunk_id: [] for chunk in new}
+            for sentence in sentences:
+                listed[sentence.parent.chunk_id].append(sentence.sentence_id)
+            for chunk in new:
+                # Retrieval fetches a chunk's sentences by these ids, not by a filter.
+                chunk.metadata["sentence_ids"] = ",".join(listed[chunk.chunk_id])
             sentence_vectors = self.embedder.embed_passages([s.embedding_text() for s in sentences])
             self.sentences.upsert([s.as_record() for s in sentences], sentence_vectors)
             vectors = self.embedder.embed_passages([c.indexed_text() for c in new])

@@ -44,6 +44,10 @@ class VectorStore(ABC):
         """Records matching the filter, with their vectors."""
 
     @abstractmethod
+    def get_with_vectors(self, ids: Sequence[str]) -> list[tuple[Chunk, np.ndarray]]:
+        """Records by id, with their vectors."""
+
+    @abstractmethod
     def query(
         self, vector: np.ndarray, k: int, where: Where | None = None
     ) -> list[tuple[Chunk, float]]:

@@ -249,8 +249,15 @@ class ChromaStore(VectorStore):
 
     # Reads ------------------------------------------------------------------------------------
     def get_where(self, where: Where) -> list[tuple[Chunk, np.ndarray]]:
+        return self._get_with_vectors(where=where)
+
+    def get_with_vectors(self, ids: Sequence[str]) -> list[tuple[Chunk, np.ndarray]]:
+        # By id is 10-30x cheaper than the same records through a metadata filter at 100k+.
+        return self._get_with_vectors(ids=list(ids)) if ids else []
+
+    def _get_with_vectors(self, **selector: Any) -> list[tuple[Chunk, np.ndarray]]:
         page = self._call(
-            lambda c: c.get(where=where, include=["documents", "metadatas", "embeddings"]),
+            lambda c: c.get(**selector, include=["documents", "metadatas", "embeddings"]),
             default=None,
         )
         if page is None:
