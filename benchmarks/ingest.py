@@ -12,14 +12,63 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from assistant.core import Assistant
 from assistant.settings import Settings
 
 
+def _recheck(assistant: Assistant, corpus: Path, folder: Path, files: int) -> None:
+    """Re-check of an unchanged corpus of many files: must parse nothing and embed nothing.
+    The files are Markdown, two sentences of the default corpus each (generated, seeded)."""
+    import random
+    import re
+
+    sentences = [
+        s.strip()
+        for path in sorted(corpus.glob("*.txt"))
+        for s in re.split(r"(?<=[.!?])\s+", " ".join(path.read_text("utf-8").split()))
+        if len(s.split()) >= 6
+    ]
+    rng = random.Random(7)
+    folder.mkdir()
+    for index in range(files):
+        body = " ".join(rng.sample(sentences, 2))
+        (folder / f"note-{index:04}.md").write_text(f"# Note {index}\n\n{body}\n", "utf-8")
+    started = time.perf_counter()
+    first = assistant.ingest([folder])
+    first_seconds = time.perf_counter() - started
+    embedded: list[int] = []
+    original = assistant.embedder.embed
+
+    def counting(texts: Any, kind: Any) -> Any:
+        embedded.append(len(texts))
+        return original(texts, kind)
+
+    assistant.embedder.embed = counting  # type: ignore[method-assign]
+    started = time.perf_counter()
+    again = assistant.ingest([folder])
+    seconds = time.perf_counter() - started
+    print(
+        f"| first ingest of {files} generated files (s), chunks | {first_seconds:.1f}, "
+        f"{first.chunks_written} |"
+    )
+    print(f"| re-check of the {files} unchanged files (s) | {seconds:.2f} |")
+    print(
+        f"| texts embedded / chunks written during the re-check | {sum(embedded)} / "
+        f"{again.chunks_written} |"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--corpus", type=Path, default=Path("corpus"))
+    parser.add_argument(
+        "--recheck-files",
+        type=int,
+        default=1000,
+        help="size of the generated corpus for the unchanged re-check (0: skip)",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     try:
@@ -61,6 +110,8 @@ def main() -> None:
             f"{again.chunks_written} |"
         )
         print(f"| peak resident memory (MB) | {peak_mb:.0f} |")
+        if args.recheck_files:
+            _recheck(assistant, args.corpus, work / "many", args.recheck_files)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
