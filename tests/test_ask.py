@@ -70,6 +70,28 @@ def test_follow_up_uses_the_previous_question(corpus_assistant: Assistant) -> No
     assert "90 000" in answer.answer
 
 
+def test_short_new_question_is_not_merged_with_the_previous_one(
+    corpus_assistant: Assistant,
+) -> None:
+    from assistant.answer.chain import prepare
+    from assistant.retrieve import Filters
+
+    history = [
+        {"role": "user", "content": "Hur ska forskning med företag finansieras?"},
+        {"role": "assistant", "content": "…"},
+    ]
+
+    def search(question: str) -> str:
+        state = {"question": question, "history": history, "filters": Filters()}
+        return str(prepare(corpus_assistant, state)["search_question"])
+
+    assert search("Mitä tekoälyn pilotoinneista päätetään?") == (
+        "Mitä tekoälyn pilotoinneista päätetään?"
+    )
+    assert search("Och 2024?") == "Hur ska forskning med företag finansieras? Och 2024?"
+    assert search("Vem betalar för den?").startswith("Hur ska forskning")
+
+
 def _passage(n: int, text: str) -> Passage:
     chunk = Chunk(
         chunk_id=f"c{n}",

@@ -47,8 +47,10 @@ def prepare(assistant: Assistant, state: dict[str, Any]) -> dict[str, Any]:
             system = render_prompt("condense", "system")
             user = render_prompt("condense", "user", history=history[-6:], question=question)
             search_question = backend.complete(system, user).strip() or question
-        elif len(question.split()) <= 6 or _REFERRING.search(question):
-            # The extractive backend cannot rewrite; the previous question supplies the topic.
+        elif len(question.split()) <= 3 or _REFERRING.search(question):
+            # The extractive backend cannot rewrite; the previous question supplies the topic
+            # of a pronoun-led or fragmentary follow-up ("Och 2024?"), but not of a short new
+            # question that names its own topic ("Mitä Lahti teki tekoälyn suhteen?").
             search_question = f"{last_user} {question}"
     timings = {"prepare": _elapsed(started)}
     return {**state, "language": language, "search_question": search_question, "timings": timings}
