@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from embeddings.base import Embedder
 
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from assistant.settings import Settings
 
 Factory = Callable[["Settings"], Embedder]
+F = TypeVar("F")
 
 
 def _e5_small(settings: Settings) -> Embedder:
@@ -47,11 +48,17 @@ EMBEDDERS: dict[str, Factory] = {
 }
 
 
-def available() -> dict[str, Factory]:
-    factories = dict(EMBEDDERS)
-    for entry in entry_points(group="assistant.embedders"):
+def with_entry_points(builtin: dict[str, F], group: str) -> dict[str, F]:
+    """The built-in factories plus those other packages register under the entry-point
+    group (built-ins win a name clash). Shared with the answer-backend registry."""
+    factories = dict(builtin)
+    for entry in entry_points(group=group):
         factories.setdefault(entry.name, entry.load())
     return factories
+
+
+def available() -> dict[str, Factory]:
+    return with_entry_points(EMBEDDERS, "assistant.embedders")
 
 
 def create_embedder(settings: Settings) -> Embedder:

@@ -4,11 +4,11 @@ entry-point group `assistant.backends` (a callable taking Settings and an Embedd
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
 from assistant.answer.base import AnswerBackend
 from assistant.errors import ConfigError
+from embeddings.registry import with_entry_points
 
 if TYPE_CHECKING:
     from assistant.settings import Settings
@@ -43,10 +43,7 @@ BACKENDS: dict[str, Factory] = {
 
 
 def available() -> dict[str, Factory]:
-    factories = dict(BACKENDS)
-    for entry in entry_points(group="assistant.backends"):
-        factories.setdefault(entry.name, entry.load())
-    return factories
+    return with_entry_points(BACKENDS, "assistant.backends")
 
 
 def create_backend(settings: Settings, embedder: Embedder) -> AnswerBackend:
