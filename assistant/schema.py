@@ -92,3 +92,6 @@ class Answer(BaseModel):
     unsupported_sentences: list[str] = Field(default_factory=list)
     backend: str = ""
     question: str = ""
+    # Calibrated probability (0..1) that the documents answer the question; None when the
+    # backend does not estimate it. The eval report shows accuracy by band of this score.
+    answerability: float | None = None
