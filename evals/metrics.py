@@ -42,8 +42,17 @@ def answer_accuracy(item: EvalItem, response: str, refused: bool) -> AccuracyRes
     missing = [
         m for m in item.must_include if not includes(response, m, item.alternatives.get(m, []))
     ]
-    if missing:
+    found = len(item.must_include) - len(missing)
+    if found < item.required_count:
+        if item.min_include is not None:
+            return AccuracyResult(
+                False,
+                f"{found} of {len(item.must_include)} facts, needs {item.min_include}; "
+                f"missing {missing}",
+            )
         return AccuracyResult(False, f"missing {missing}")
+    if missing:
+        return AccuracyResult(True, f"{found} of {len(item.must_include)} facts present")
     return AccuracyResult(True, "all required facts present")
 
 
@@ -68,9 +77,8 @@ def _overlap(evidence: str, text: str) -> float:
 
 
 def _contains_facts(item: EvalItem, text: str) -> bool:
-    return bool(item.must_include) and all(
-        includes(text, m, item.alternatives.get(m, [])) for m in item.must_include
-    )
+    found = sum(includes(text, m, item.alternatives.get(m, [])) for m in item.must_include)
+    return bool(item.must_include) and found >= item.required_count
 
 
 def citation_precision(item: EvalItem, cited_texts: Sequence[str]) -> float | None:
@@ -102,3 +110,60 @@ def percentile(values: Iterable[float], q: float) -> float:
 def mean(values: Iterable[float]) -> float:
     data = list(values)
     return sum(data) / len(data) if data else 0.0
+
+
+# Upper edges of the answerability bands of the reliability table; the last band is closed.
+ANSWERABILITY_BANDS = (0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+def answerability_band(score: float | None) -> str:
+    """The band of a calibrated answerability score ("0.4-0.6"), "none" when absent."""
+    if score is None:
+        return "none"
+    low = 0.0
+    for high in ANSWERABILITY_BANDS:
+        if score < high or high == ANSWERABILITY_BANDS[-1]:
+            return f"{low:.1f}-{high:.1f}"
+        low = high
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What the reliability table needs of one item."""
+
+    answerability: float | None
+    answerable: bool
+    correct: bool
+
+
+def reliability(items: Sequence[Scored]) -> dict[str, object]:
+    """Accuracy by band of the backend's answerability score, separately for answerable
+    items (answered correctly) and unanswerable ones (refused). A calibrated score has few
+    unanswerable items in the high bands and few answerable ones in the low bands; the
+    Brier score (mean squared gap between score and truth) sums that up, lower is better."""
+    bands: dict[str, dict[str, object]] = {}
+    names = [answerability_band(high - 0.1) for high in ANSWERABILITY_BANDS] + ["none"]
+    for name in names:
+        group = [i for i in items if answerability_band(i.answerability) == name]
+        if not group:
+            continue
+        scores = [i.answerability for i in group if i.answerability is not None]
+        row: dict[str, object] = {
+            "n": len(group),
+            "mean_score": round(mean(scores), 4) if scores else None,
+        }
+        for label, wanted in (("answerable", True), ("unanswerable", False)):
+            part = [i for i in group if i.answerable is wanted]
+            row[label] = {
+                "n": len(part),
+                "accuracy": round(mean(i.correct for i in part), 4) if part else None,
+            }
+        bands[name] = row
+    known = [i for i in items if i.answerability is not None]
+    brier = mean((float(i.answerability or 0.0) - float(i.answerable)) ** 2 for i in known)
+    return {
+        "bands": bands,
+        "scored_items": len(known),
+        "brier": round(brier, 4) if known else None,
+    }

@@ -12,6 +12,7 @@ HEADLINE = [
     ("answer_accuracy", "answer accuracy (answerable, with valid citation)"),
     ("refusal_rate", "refusal rate (unanswerable)"),
     ("false_refusal_rate", "false refusals (answerable)"),
+    ("crosslingual_accuracy", "cross-language accuracy (question language ≠ document's)"),
     ("hit_at_1", "hit@1"),
     ("recall_at_k", "recall@k"),
     ("mrr", "MRR"),
@@ -57,6 +58,49 @@ def breakdown_table(summary: dict[str, Any], key: str) -> str:
     return "\n".join(rows)
 
 
+SPLIT_COLUMNS = [
+    ("n", "n"),
+    ("answer_accuracy", "answer accuracy"),
+    ("refusal_rate", "refusal rate"),
+    ("false_refusal_rate", "false refusals"),
+    ("recall_at_k", "recall@k"),
+    ("accuracy", "overall accuracy"),
+]
+
+
+def split_table(summary: dict[str, Any]) -> str:
+    rows = [
+        "| split | " + " | ".join(label for _, label in SPLIT_COLUMNS) + " |",
+        "|---" * (len(SPLIT_COLUMNS) + 1) + "|",
+    ]
+    for name, block in summary.get("by_split", {}).items():
+        cells = " | ".join(_fmt(block.get(key)) for key, _ in SPLIT_COLUMNS)
+        rows.append(f"| {name} | {cells} |")
+    return "\n".join(rows)
+
+
+def reliability_table(summary: dict[str, Any]) -> str:
+    """Accuracy by band of Answer.answerability, answerable and unanswerable items apart."""
+    data = summary.get("reliability") or {}
+    rows = [
+        "| answerability | n | mean score | answerable n | answer accuracy "
+        "| unanswerable n | refused |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for band, row in data.get("bands", {}).items():
+        a, u = row["answerable"], row["unanswerable"]
+        rows.append(
+            f"| {band} | {row['n']} | {_fmt(row['mean_score'])} | {a['n']} | "
+            f"{_fmt(a['accuracy'])} | {u['n']} | {_fmt(u['accuracy'])} |"
+        )
+    rows.append("")
+    rows.append(
+        f"Items with a score: {data.get('scored_items', 0)}; "
+        f"Brier score (lower is better): {_fmt(data.get('brier'))}"
+    )
+    return "\n".join(rows)
+
+
 def render_markdown(run: dict[str, Any]) -> str:
     summary = run["summary"]
     parts = [
@@ -66,6 +110,10 @@ def render_markdown(run: dict[str, Any]) -> str:
         "",
         summary_table(summary),
         "",
+        "## By split",
+        "",
+        split_table(summary),
+        "",
         "## By kind",
         "",
         breakdown_table(summary, "by_kind"),
@@ -73,6 +121,14 @@ def render_markdown(run: dict[str, Any]) -> str:
         "## By language",
         "",
         breakdown_table(summary, "by_language"),
+        "",
+        "## Cross-language (question language -> document language)",
+        "",
+        breakdown_table(summary, "crosslingual"),
+        "",
+        "## Reliability of the answerability score",
+        "",
+        reliability_table(summary),
         "",
         "## Latency per stage (ms)",
         "",
@@ -85,8 +141,8 @@ def render_markdown(run: dict[str, Any]) -> str:
     for item in run["items"]:
         if not item["correct"]:
             parts.append(
-                f"- **{item['id']}** ({item['kind']}, {item['question_lang']}): "
-                f"{item['reason']} — Q: {item['user_input']}"
+                f"- **{item['id']}** ({item['kind']}, {item['question_lang']}, "
+                f"{item.get('split') or '?'}): {item['reason']} — Q: {item['user_input']}"
             )
     return "\n".join(parts) + "\n"
 
@@ -121,14 +177,31 @@ def _histogram(values: list[float], bins: int = 12) -> dict[str, float]:
     return {f"{low + i * step:,.0f} ms": c / peak for i, c in enumerate(counts)}
 
 
+def _html_table(markdown: str) -> str:
+    """A Markdown table (header, rule, rows; text after a blank line as a paragraph)."""
+    table, _, note = markdown.partition("\n\n")
+    lines = table.splitlines()
+
+    def row(line: str, tag: str) -> str:
+        cells = line.strip().strip("|").split("|")
+        return "<tr>" + "".join(f"<{tag}>{html.escape(c.strip())}</{tag}>" for c in cells) + "</tr>"
+
+    body = row(lines[0], "th") + "".join(row(line, "td") for line in lines[2:])
+    return f"<table>{body}</table>" + (f"<p>{html.escape(note.strip())}</p>" if note else "")
+
+
 def render_html(run: dict[str, Any]) -> str:
     summary = run["summary"]
-    markdown_rows = summary_table(summary).splitlines()[2:]
-    table = "".join(
-        "<tr>"
-        + "".join(f"<td>{html.escape(cell.strip())}</td>" for cell in row.strip("|").split("|"))
-        + "</tr>"
-        for row in markdown_rows
+    table = _html_table(summary_table(summary))
+    sections = "".join(
+        f"<h2>{html.escape(title)}</h2>{_html_table(markdown)}"
+        for title, markdown in (
+            ("By split", split_table(summary)),
+            ("By kind", breakdown_table(summary, "by_kind")),
+            ("By language", breakdown_table(summary, "by_language")),
+            ("Cross-language", breakdown_table(summary, "crosslingual")),
+            ("Reliability of the answerability score", reliability_table(summary)),
+        )
     )
     charts = [
         _bar_chart("Accuracy per kind", {k: v["accuracy"] for k, v in summary["by_kind"].items()}),
@@ -142,6 +215,7 @@ def render_html(run: dict[str, Any]) -> str:
     ]
     items = "".join(
         f"<tr class={'ok' if i['correct'] else 'bad'}><td>{html.escape(i['id'])}</td>"
+        f"<td>{html.escape(str(i.get('split') or ''))}</td>"
         f"<td>{html.escape(i['user_input'])}</td><td>{html.escape(i['response'])}</td>"
         f"<td>{html.escape(i['reason'])}</td></tr>"
         for i in run["items"]
@@ -149,8 +223,9 @@ def render_html(run: dict[str, Any]) -> str:
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Evaluation report</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}td{{padding:2px 8px;
 vertical-align:top;border-bottom:1px solid #ddd}}tr.bad td:first-child{{color:#b00}}
-tr.ok td:first-child{{color:#080}}</style></head><body><h1>Evaluation report</h1>
-<table>{table}</table>{"".join(charts)}<h2>Items</h2><table>{items}</table></body></html>
+tr.ok td:first-child{{color:#080}}th{{text-align:left;padding:2px 8px}}</style></head>
+<body><h1>Evaluation report</h1>
+{table}{"".join(charts)}{sections}<h2>Items</h2><table>{items}</table></body></html>
 """
 
 
@@ -178,3 +253,30 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> str:
         if i["id"] in before and before[i["id"]] != i["correct"]
     ]
     return "\n".join([*rows, "", f"Flipped items: {len(flips)}", *flips]) + "\n"
+
+
+def compare_backends(runs: dict[str, dict[str, Any]]) -> str:
+    """The summaries of several backends over the same items, side by side."""
+    names = list(runs)
+    rows = [
+        "| metric | " + " | ".join(names) + " |",
+        "|---" * (len(names) + 1) + "|",
+    ]
+    for key, label in HEADLINE:
+        rows.append(
+            f"| {label} | " + " | ".join(_fmt(runs[n]["summary"].get(key)) for n in names) + " |"
+        )
+    p50 = [runs[n]["summary"].get("latency_ms", {}).get("total", {}).get("p50") for n in names]
+    rows.append("| latency p50 (ms) | " + " | ".join(_fmt(v) for v in p50) + " |")
+    kinds = sorted({k for n in names for k in runs[n]["summary"].get("by_kind", {})})
+    for kind in kinds:
+        cells = [runs[n]["summary"].get("by_kind", {}).get(kind, {}).get("accuracy") for n in names]
+        rows.append(f"| accuracy: {kind} | " + " | ".join(_fmt(v) for v in cells) + " |")
+    rows.append(
+        "| items / errors | "
+        + " | ".join(
+            f"{runs[n]['summary']['items']} / {runs[n]['summary']['errors']}" for n in names
+        )
+        + " |"
+    )
+    return "\n".join(rows) + "\n"

@@ -5,21 +5,34 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from assistant.answer.base import AnswerBackend
-from assistant.core import Assistant
 from evals.dataset import EvalItem
 from evals.metrics import (
+    Scored,
     answer_accuracy,
     citation_precision,
     evidence_rank,
     mean,
     percentile,
     reciprocal_rank,
+    reliability,
 )
+
+if TYPE_CHECKING:
+    from assistant.answer.base import AnswerBackend
+    from assistant.schema import Answer
+    from assistant.settings import Settings
+
+
+class Asker(Protocol):
+    """What the runner needs of an assistant (assistant.core.Assistant, or a test double)."""
+
+    settings: Settings
+
+    def ask(self, question: str, history: Sequence[dict[str, str]] = ...) -> Answer: ...
 
 
 @dataclass
@@ -43,6 +56,21 @@ class ItemResult:
     error: str | None = None
     # LLM-judged verdicts (evals.judge), only with --judge.
     judged: dict[str, bool | None] = field(default_factory=dict)
+    split: str = ""
+    # Language of the item's document as the index detected it (None: unanswerable/unknown).
+    doc_lang: str | None = None
+    # The backend's calibrated probability that the question is answerable (None: absent).
+    answerability: float | None = None
+    history: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def answerable(self) -> bool:
+        return self.kind != "unanswerable"
+
+    @property
+    def crosslingual(self) -> bool:
+        """An answerable item asked in another language than its document's."""
+        return self.answerable and self.doc_lang is not None and self.doc_lang != self.question_lang
 
 
 @dataclass
@@ -59,16 +87,23 @@ class RunResult:
         }
 
 
-def evaluate_item(assistant: Assistant, item: EvalItem) -> ItemResult:
+def evaluate_item(assistant: Asker, item: EvalItem, doc_lang: str | None = None) -> ItemResult:
+    history = [turn.model_dump() for turn in item.history]
+    common: dict[str, Any] = {
+        "id": item.id,
+        "kind": item.kind,
+        "question_lang": item.question_lang,
+        "user_input": item.question,
+        "reference": item.answer,
+        "split": item.split,
+        "doc_lang": doc_lang if item.answerable else None,
+        "history": history,
+    }
     try:
-        answer = assistant.ask(item.question)
+        answer = assistant.ask(item.question, history=history)
     except Exception as exc:  # one failing item must not end the run; it counts as wrong
         return ItemResult(
-            id=item.id,
-            kind=item.kind,
-            question_lang=item.question_lang,
-            user_input=item.question,
-            reference=item.answer,
+            **common,
             response="",
             refused=False,
             correct=False,
@@ -93,11 +128,7 @@ def evaluate_item(assistant: Assistant, item: EvalItem) -> ItemResult:
     if item.answerable and correct and not precision:
         correct, reason = False, "facts present but no cited chunk holds them"
     return ItemResult(
-        id=item.id,
-        kind=item.kind,
-        question_lang=item.question_lang,
-        user_input=item.question,
-        reference=item.answer,
+        **common,
         response=response,
         refused=answer.refused,
         correct=correct,
@@ -109,22 +140,38 @@ def evaluate_item(assistant: Assistant, item: EvalItem) -> ItemResult:
         citation_precision=precision,
         has_valid_citation=bool(answer.citations),
         timings_ms=dict(answer.timings_ms),
+        answerability=answer.answerability,
     )
 
 
-def summarise(items: list[ItemResult], k: int) -> dict[str, Any]:
-    answerable = [i for i in items if i.kind != "unanswerable"]
-    unanswerable = [i for i in items if i.kind == "unanswerable"]
+def _block(group: list[ItemResult]) -> dict[str, Any]:
+    fair = [i for i in group if i.answerable]
+    return {
+        "n": len(group),
+        "accuracy": round(mean(i.correct for i in group), 4),
+        "recall_at_k": round(mean(i.evidence_rank is not None for i in fair), 4) if fair else None,
+    }
 
-    def block(group: list[ItemResult]) -> dict[str, Any]:
-        fair = [i for i in group if i.kind != "unanswerable"]
-        return {
-            "n": len(group),
-            "accuracy": round(mean(i.correct for i in group), 4),
-            "recall_at_k": round(mean(i.evidence_rank is not None for i in fair), 4)
-            if fair
-            else None,
-        }
+
+def _headline(items: list[ItemResult]) -> dict[str, Any]:
+    answerable = [i for i in items if i.answerable]
+    unanswerable = [i for i in items if not i.answerable]
+    return {
+        "n": len(items),
+        "accuracy": round(mean(i.correct for i in items), 4),
+        "answer_accuracy": round(mean(i.correct for i in answerable), 4) if answerable else None,
+        "refusal_rate": round(mean(i.refused for i in unanswerable), 4) if unanswerable else None,
+        "false_refusal_rate": round(mean(i.refused for i in answerable), 4) if answerable else None,
+        "recall_at_k": round(mean(i.evidence_rank is not None for i in answerable), 4)
+        if answerable
+        else None,
+    }
+
+
+def summarise(items: list[ItemResult], k: int) -> dict[str, Any]:
+    answerable = [i for i in items if i.answerable]
+    unanswerable = [i for i in items if not i.answerable]
+    crosslingual = [i for i in items if i.crosslingual]
 
     stages: dict[str, list[float]] = defaultdict(list)
     for item in items:
@@ -137,6 +184,11 @@ def summarise(items: list[ItemResult], k: int) -> dict[str, Any]:
         "answer_accuracy": round(mean(i.correct for i in answerable), 4),
         "refusal_rate": round(mean(i.refused for i in unanswerable), 4) if unanswerable else None,
         "false_refusal_rate": round(mean(i.refused for i in answerable), 4),
+        # Every answerable item whose question language differs from its document's, not
+        # only the items of kind crosslingual.
+        "crosslingual_accuracy": round(mean(i.correct for i in crosslingual), 4)
+        if crosslingual
+        else None,
         "hit_at_1": round(mean(i.evidence_rank == 1 for i in answerable), 4),
         f"recall_at_{k}": round(mean(i.evidence_rank is not None for i in answerable), 4),
         "mrr": round(mean(reciprocal_rank(i.evidence_rank) for i in answerable), 4),
@@ -149,31 +201,61 @@ def summarise(items: list[ItemResult], k: int) -> dict[str, Any]:
             stage: {"p50": round(percentile(v, 50), 1), "p95": round(percentile(v, 95), 1)}
             for stage, v in sorted(stages.items())
         },
+        "by_split": {
+            split: _headline([i for i in items if i.split == split])
+            for split in sorted({i.split for i in items})
+        },
         "by_kind": {
-            kind: block([i for i in items if i.kind == kind])
+            kind: _block([i for i in items if i.kind == kind])
             for kind in sorted({i.kind for i in items})
         },
         "by_language": {
-            lang: block([i for i in items if i.question_lang == lang])
+            lang: _block([i for i in items if i.question_lang == lang])
             for lang in sorted({i.question_lang for i in items})
         },
+        "crosslingual": {
+            pair: _block([i for i in crosslingual if f"{i.question_lang}->{i.doc_lang}" == pair])
+            for pair in sorted({f"{i.question_lang}->{i.doc_lang}" for i in crosslingual})
+        },
+        "reliability": reliability(
+            [Scored(i.answerability, i.answerable, i.correct) for i in items]
+        ),
     }
     summary["recall_at_k"] = summary[f"recall_at_{k}"]
     return summary
 
 
+def document_languages(assistant: Asker) -> dict[str, str]:
+    """File name and doc id -> language, as the index detected it at ingest."""
+    store = getattr(assistant, "store", None)
+    if store is None:
+        return {}
+    languages: dict[str, str] = {}
+    for meta in store.metadata_by_id().values():
+        language = str(meta.get("language") or "")
+        if not language or language == "und":
+            continue
+        for key in (meta.get("source"), meta.get("doc_id")):
+            if key:
+                languages[str(key)] = language
+    return languages
+
+
 def run_eval(
-    assistant: Assistant,
+    assistant: Asker,
     items: list[EvalItem],
     *,
     config: dict[str, Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
     judge: AnswerBackend | None = None,
+    doc_languages: Mapping[str, str] | None = None,
 ) -> RunResult:
     started = time.perf_counter()
+    if doc_languages is None:
+        doc_languages = document_languages(assistant)
     results = []
     for index, item in enumerate(items):
-        results.append(evaluate_item(assistant, item))
+        results.append(evaluate_item(assistant, item, doc_languages.get(item.doc)))
         if progress:
             progress(index + 1, len(items))
     summary = summarise(results, assistant.settings.top_k)
