@@ -39,7 +39,16 @@ def ingest(
     ] = None,
     collection: Annotated[str | None, typer.Option(help="Collection name")] = None,
     prune: Annotated[bool, typer.Option(help="Remove documents whose files are gone")] = False,
-    groups: Annotated[str, typer.Option(help="Comma-separated access groups")] = "",
+    groups: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated access groups for these documents ('' makes them public). "
+            "Without it, documents keep their groups (or take a .assistant-groups file's)."
+        ),
+    ] = None,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Fail at once if another ingest is running")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
 ) -> None:
     """Load, clean, chunk, embed and index documents (unchanged files are skipped)."""
@@ -62,11 +71,16 @@ def ingest(
         def progress(name: str, done: int, total: int) -> None:
             bar.update(task, description=f"ingesting {name}"[:60], completed=done, total=total)
 
+        def waiting(message: str) -> None:
+            typer.echo(message, err=True)
+
         report = assistant.ingest(
             paths or None,
             prune=prune,
-            groups=groups.split(",") if groups else (),
+            groups=None if groups is None else groups.split(","),
             progress=progress,
+            wait=not no_wait,
+            on_wait=waiting,
         )
     if as_json:
         typer.echo(json.dumps(report.as_dict(), ensure_ascii=False))
@@ -78,9 +92,42 @@ def ingest(
             f"deleted {report.chunks_deleted}, total {report.chunks_total} "
             f"({report.seconds:.1f} s)"
         )
+        for doc_id, old, new in report.groups_changed:
+            old, new = old or "(public)", new or "(public)"
+            typer.echo(f"access groups changed: {doc_id}: {old} -> {new}")
+        if report.sentences_repaired:
+            typer.echo(f"repaired: {report.sentences_repaired} missing sentence records")
         for path, reason in report.failed:
             typer.echo(f"failed: {path}: {reason}", err=True)
     if report.failed:
+        raise typer.Exit(1)
+
+
+@index_app.command("check")
+def index_check(
+    repair: Annotated[bool, typer.Option(help="Fix what is found")] = False,
+    collection: Annotated[str | None, typer.Option(help="Collection name")] = None,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Fail at once if an ingest is running")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Every chunk has its sentences, no sentence lacks its chunk, no document is half
+    written. Exit code 1 when damage was found and not repaired."""
+    from assistant.core import Assistant
+    from assistant.ingest.pipeline import Ingestor
+
+    assistant = Assistant(_settings(collection=collection))
+    damage = Ingestor.for_assistant(assistant).check(
+        repair=repair, wait=not no_wait, on_wait=lambda m: typer.echo(m, err=True)
+    )
+    summary = damage.as_dict()
+    if as_json:
+        typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+    else:
+        for key, value in summary.items():
+            typer.echo(f"{key:34} {value}")
+    if not damage.ok and not repair:
         raise typer.Exit(1)
 
 

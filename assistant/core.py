@@ -7,7 +7,7 @@ what one question needs, and tests can pass real local parts or small fakes.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -129,24 +129,22 @@ class Assistant:
         paths: Sequence[Path] | None = None,
         *,
         prune: bool = False,
-        groups: Sequence[str] = (),
+        groups: Sequence[str] | None = None,
         progress: Progress | None = None,
+        wait: bool = True,
+        on_wait: Callable[[str], None] | None = None,
     ) -> IngestReport:
+        """groups=None keeps each document's access groups; wait=False fails at once when
+        another ingest holds the write lock (assistant.ingest.lock)."""
         from assistant.ingest.pipeline import Ingestor
 
-        ingestor = Ingestor(
-            self.store,
-            self.sentences,
-            self.lexical,
-            self.embedder,
-            self.settings.chunk_tokens,
-            self.settings.chunk_overlap,
-        )
-        return ingestor.ingest(
+        return Ingestor.for_assistant(self).ingest(
             list(paths or [self.settings.corpus_dir]),
             prune=prune,
             groups=groups,
             progress=progress,
+            wait=wait,
+            on_wait=on_wait,
         )
 
     def status(self) -> dict[str, Any]:

@@ -84,6 +84,15 @@ class Settings(BaseSettings):
     temperature: float = Field(0.0, ge=0, le=2)
     max_answer_tokens: int = Field(400, ge=16)
 
+    # Ingestion limits and document ids (README "Ingest limits"): a file over a limit is
+    # reported as failed, naming the setting, and the rest of the ingest goes on.
+    ingest_max_file_mb: float = Field(100.0, gt=0)
+    ingest_max_chars: int = Field(2_000_000, ge=1000)
+    ingest_docx_max_unpacked_mb: float = Field(200.0, gt=0)
+    ingest_docx_max_ratio: float = Field(100.0, ge=2)
+    # Document ids are file paths relative to this folder; default: the data dir's parent.
+    documents_root: Path | None = None
+
     # Server.
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=1, le=65535)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from assistant.ingest.chunking import split_text
 from assistant.ingest.cleaning import CleanPage, clean_pages, normalise
-from assistant.ingest.loaders import load_file
+from assistant.ingest.loaders import Limits, load_file
 from assistant.ingest.sentences import Sentence, sentences_of
 from assistant.language import detect_language
 from assistant.schema import Chunk, LoadedDocument, Page
@@ -17,11 +17,13 @@ from assistant.schema import Chunk, LoadedDocument, Page
 PIPELINE_VERSION = "8"
 
 
-def document_id(path: Path) -> str:
-    """The file's path relative to the working directory when inside it, else absolute."""
+def document_id(path: Path, root: Path) -> str:
+    """The file's path relative to root when inside it, else absolute. The ingest passes a
+    fixed root (the folder holding the data dir, or ASSISTANT_DOCUMENTS_ROOT), so the id of a
+    file does not depend on where the command was run from."""
     resolved = path.resolve()
     try:
-        return resolved.relative_to(Path.cwd().resolve()).as_posix()
+        return resolved.relative_to(root.resolve()).as_posix()
     except ValueError:
         return resolved.as_posix()
 
@@ -35,8 +37,14 @@ def content_hash(path: Path, chunk_tokens: int, overlap: int, groups: tuple[str,
     return digest.hexdigest()
 
 
-def load_document(path: Path, groups: tuple[str, ...] = ()) -> LoadedDocument:
-    raw = load_file(path)
+def load_document(
+    path: Path,
+    groups: tuple[str, ...] = (),
+    *,
+    doc_id: str | None = None,
+    limits: Limits | None = None,
+) -> LoadedDocument:
+    raw = load_file(path, limits)
     if raw.from_layout:
         cleaned = clean_pages(raw.pages)
     else:
@@ -54,7 +62,7 @@ def load_document(path: Path, groups: tuple[str, ...] = ()) -> LoadedDocument:
     title = raw.title.strip() or path.name
     return LoadedDocument(
         path=os.fspath(path),
-        doc_id=document_id(path),
+        doc_id=doc_id or document_id(path, Path.cwd()),
         title=title[:200],
         pages=pages,
         language=detect_language(full_text),

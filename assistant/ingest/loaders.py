@@ -29,8 +29,58 @@ class RawDocument:
     headings: list[list[str]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one file may cost. Hostile or accidental giants are refused with the setting to
+    raise in the message, before they take hours to embed or gigabytes to unpack."""
+
+    max_file_bytes: int = 100 * 2**20
+    max_chars: int = 2_000_000
+    docx_max_unpacked_bytes: int = 200 * 2**20
+    docx_max_ratio: float = 100.0
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Limits:
+        return cls(
+            max_file_bytes=int(settings.ingest_max_file_mb * 2**20),
+            max_chars=settings.ingest_max_chars,
+            docx_max_unpacked_bytes=int(settings.ingest_docx_max_unpacked_mb * 2**20),
+            docx_max_ratio=settings.ingest_docx_max_ratio,
+        )
+
+    def file_too_large(self, size: int) -> str:
+        return (
+            f"file is {_mb(size)}, larger than the limit of {_mb(self.max_file_bytes)} "
+            f"(ASSISTANT_INGEST_MAX_FILE_MB)"
+        )
+
+
+def _mb(size: float) -> str:
+    return f"{size / 2**20:.1f} MB"
+
+
+# Byte-order marks, longest first (the UTF-32 LE mark begins with the UTF-16 LE one).
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
+
+
 def _read_text(path: Path) -> str:
     data = path.read_bytes()
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise DocumentError(
+                    str(path),
+                    f"starts with a {encoding.upper()} byte-order mark but is not "
+                    f"valid {encoding.upper()} ({exc.reason} at byte {exc.start})",
+                ) from exc
     if b"\x00" in data[:4096]:
         raise DocumentError(str(path), "binary content in a text file (wrong extension?)")
     for encoding in ("utf-8-sig", "cp1252"):
@@ -203,8 +253,39 @@ _MAGIC = {
 }
 
 
-def load_file(path: Path) -> RawDocument:
+def _check_zip(path: Path, limits: Limits) -> None:
+    """Refuse a zip bomb before python-docx unpacks it: the declared sizes in the central
+    directory are checked, and what is read later cannot exceed them (zipfile verifies)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DocumentError(str(path), f"unreadable Word file: {exc}") from exc
+    unpacked = sum(m.file_size for m in members)
+    packed = sum(m.compress_size for m in members) or 1
+    if unpacked > limits.docx_max_unpacked_bytes:
+        raise DocumentError(
+            str(path),
+            f"unpacks to {_mb(unpacked)}, more than the limit of "
+            f"{_mb(limits.docx_max_unpacked_bytes)} (ASSISTANT_INGEST_DOCX_MAX_UNPACKED_MB); "
+            f"a zip bomb?",
+        )
+    # Ordinary Word XML compresses 5-30x; only large members count, so a tiny run of
+    # repeated characters does not trip it.
+    for member in members:
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size > 2**20 and ratio > limits.docx_max_ratio:
+            raise DocumentError(
+                str(path),
+                f"{member.filename} unpacks {ratio:.0f}x ({_mb(packed)} packed in all), more "
+                f"than the limit of {limits.docx_max_ratio:.0f}x "
+                f"(ASSISTANT_INGEST_DOCX_MAX_RATIO); a zip bomb?",
+            )
+
+
+def load_file(path: Path, limits: Limits | None = None) -> RawDocument:
     """Load one file or raise DocumentError naming it and the reason."""
+    limits = limits or Limits()
     suffix = path.suffix.lower()
     loader = LOADERS.get(suffix)
     if loader is None:
@@ -218,6 +299,11 @@ def load_file(path: Path) -> RawDocument:
     magic = _MAGIC.get(suffix)
     if magic and not head.startswith(magic):
         raise DocumentError(str(path), f"not a real {suffix} file (content does not match)")
+    size = path.stat().st_size
+    if size > limits.max_file_bytes:
+        raise DocumentError(str(path), limits.file_too_large(size))
+    if suffix == ".docx":
+        _check_zip(path, limits)
     try:
         document = loader(path)
     except DocumentError:
@@ -226,4 +312,11 @@ def load_file(path: Path) -> RawDocument:
         raise DocumentError(str(path), f"could not parse: {type(exc).__name__}: {exc}") from exc
     if not any(page.strip() for page in document.pages):
         raise DocumentError(str(path), "no extractable text (scanned or empty document?)")
+    chars = sum(len(page) for page in document.pages)
+    if chars > limits.max_chars:
+        raise DocumentError(
+            str(path),
+            f"{chars:,} characters of text, more than the limit of {limits.max_chars:,} "
+            f"(ASSISTANT_INGEST_MAX_CHARS); split the document or raise the limit",
+        )
     return document

@@ -4,19 +4,30 @@ Chroma is the single source of truth: every chunk carries its document's content
 the diff against the files needs no separate manifest that could drift. For a changed file the
 new chunks are written before the stale ones are deleted; a run killed in between leaves a
 document with mixed hashes, which the next run sees as changed and repairs.
+
+One writer at a time: every run holds the collection's write lock (assistant.ingest.lock),
+so the orphan sweep at its end can never see the half-written records of another run of this
+data directory. A chunk's sentences are written before the chunk, so a kill leaves at worst
+sentences without a chunk (swept) and never a chunk without its sentences; should that
+happen anyway (records deleted by hand, an older version), every run checks each chunk's
+listed sentence ids and writes the missing ones again (assistant.ingest.check).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.errors import DocumentError
+from assistant.ingest.check import Damage, inspect
+from assistant.ingest.discovery import discover, groups_for
 from assistant.ingest.documents import (
     chunk_document,
     content_hash,
@@ -24,15 +35,22 @@ from assistant.ingest.documents import (
     load_document,
     sentence_records,
 )
-from assistant.ingest.loaders import SUPPORTED_SUFFIXES
+from assistant.ingest.loaders import Limits
+from assistant.ingest.lock import writer_id, writer_lock
+from assistant.ingest.sentences import Sentence, sentences_of
 from assistant.schema import Chunk
 from assistant.store.base import VectorStore
 from assistant.store.lexical import LexicalIndex, sync
 from embeddings.base import Embedder
 
+if TYPE_CHECKING:
+    from assistant.core import Assistant
+
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
+_LETTER_OR_DIGIT = re.compile(r"[^\W_]")
+Existing = dict[str, dict[str, dict[str, Any]]]
 
 
 @dataclass
@@ -42,9 +60,14 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    # (doc id, old groups, new groups) for every document whose access groups changed.
+    groups_changed: list[tuple[str, str, str]] = field(default_factory=list)
     chunks_written: int = 0
     chunks_deleted: int = 0
     chunks_total: int = 0
+    # Found at the end of the run and repaired (see assistant.ingest.check).
+    sentences_repaired: int = 0
+    orphans_removed: int = 0
     lexical_rebuilt: bool = False
     seconds: float = 0.0
 
@@ -59,38 +82,17 @@ class IngestReport:
             "unchanged": self.unchanged,
             "removed": self.removed,
             "failed": [{"path": p, "reason": r} for p, r in self.failed],
+            "groups_changed": [
+                {"doc_id": d, "old": old, "new": new} for d, old, new in self.groups_changed
+            ],
             "chunks_written": self.chunks_written,
             "chunks_deleted": self.chunks_deleted,
             "chunks_total": self.chunks_total,
+            "sentences_repaired": self.sentences_repaired,
+            "orphans_removed": self.orphans_removed,
             "lexical_rebuilt": self.lexical_rebuilt,
             "seconds": round(self.seconds, 2),
         }
-
-
-def discover(paths: Sequence[Path], report: IngestReport) -> list[Path]:
-    """Supported files under the given paths; explicit bad paths go to report.failed."""
-    found: dict[Path, None] = {}
-    for path in paths:
-        if path.is_dir():
-            for candidate in sorted(path.rglob("*")):
-                hidden = any(part.startswith(".") for part in candidate.relative_to(path).parts)
-                if (
-                    candidate.is_file()
-                    and not hidden
-                    and candidate.name.lower() != "readme.md"
-                    and candidate.suffix.lower() in SUPPORTED_SUFFIXES
-                ):
-                    found[candidate] = None
-        elif path.is_file():
-            if path.suffix.lower() in SUPPORTED_SUFFIXES:
-                found[path] = None
-            else:
-                report.failed.append(
-                    (str(path), f"unsupported file type {path.suffix or '(none)'}")
-                )
-        else:
-            report.failed.append((str(path), "no such file or directory"))
-    return list(found)
 
 
 class Ingestor:
@@ -102,6 +104,10 @@ class Ingestor:
         embedder: Embedder,
         chunk_tokens: int,
         overlap: int,
+        *,
+        limits: Limits | None = None,
+        lock: Path | None = None,
+        id_root: Path | None = None,
     ) -> None:
         self.store = store
         self.sentences = sentences
@@ -109,28 +115,88 @@ class Ingestor:
         self.embedder = embedder
         self.chunk_tokens = chunk_tokens
         self.overlap = overlap
+        self.limits = limits or Limits()
+        self.lock = lock
+        self.writer = writer_id(lock) if lock is not None else "unlocked"
+        # Document ids are paths relative to this folder (absolute outside it).
+        self.id_root = (id_root or Path.cwd()).resolve()
+
+    @classmethod
+    def for_assistant(cls, assistant: Assistant) -> Ingestor:
+        from assistant.ingest.lock import lock_path
+
+        s = assistant.settings
+        return cls(
+            assistant.store,
+            assistant.sentences,
+            assistant.lexical,
+            assistant.embedder,
+            s.chunk_tokens,
+            s.chunk_overlap,
+            limits=Limits.from_settings(s),
+            lock=lock_path(s.index_dir, s.collection),
+            # The folder that holds the data dir: ids move with the index, not with the
+            # working directory of whoever runs the ingest.
+            id_root=s.documents_root or Path(s.data_dir).resolve().parent,
+        )
+
+    @contextlib.contextmanager
+    def _writing(self, wait: bool, on_wait: Callable[[str], None] | None) -> Iterator[None]:
+        if self.lock is None:
+            yield
+            return
+        with writer_lock(self.lock, wait=wait, on_wait=on_wait):
+            # A store opened before the lock was ours may hold a view from before the
+            # previous writer's changes (embedded Chroma): look again before writing.
+            self.store.follow_writes()
+            self.sentences.follow_writes()
+            yield
 
     def ingest(
         self,
         paths: Sequence[Path],
         *,
         prune: bool = False,
-        groups: Iterable[str] = (),
+        groups: Iterable[str] | None = None,
         progress: Progress | None = None,
+        wait: bool = True,
+        on_wait: Callable[[str], None] | None = None,
     ) -> IngestReport:
+        """Ingest files and folders. groups=None keeps each document's access groups (or
+        takes them from a .assistant-groups file beside it); a sequence sets them, () makes
+        the documents public."""
         started = time.perf_counter()
+        with self._writing(wait, on_wait):
+            report = self._ingest(paths, prune, groups, progress)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _ingest(
+        self,
+        paths: Sequence[Path],
+        prune: bool,
+        groups: Iterable[str] | None,
+        progress: Progress | None,
+    ) -> IngestReport:
         report = IngestReport()
-        group_tuple = tuple(sorted({g.strip() for g in groups if g.strip()}))
-        files = discover(paths, report)
-        existing: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+        explicit = None if groups is None else _normalise_groups(groups)
+        files = discover(paths, report.failed)
+        existing: Existing = defaultdict(dict)
+        by_path: dict[str, str] = {}
         for chunk_id, meta in self.store.metadata_by_id().items():
             existing[str(meta.get("doc_id"))][chunk_id] = meta
+            if meta.get("path"):
+                by_path[str(meta["path"])] = str(meta.get("doc_id"))
 
-        for index, path in enumerate(files):
+        group_files: dict[Path, tuple[str, ...] | None] = {}
+        for index, (path, root) in enumerate(files):
             if progress:
                 progress(path.name, index, len(files))
             try:
-                self._ingest_file(path, group_tuple, existing, report)
+                chosen = explicit
+                if chosen is None:
+                    chosen = groups_for(path, root, group_files)
+                self._ingest_file(path, chosen, existing, by_path, report)
             except DocumentError as exc:
                 report.failed.append((exc.path, exc.reason))
             except OSError as exc:
@@ -146,30 +212,56 @@ class Ingestor:
                     report.removed.append(doc_id)
                     report.chunks_deleted += len(chunks)
 
+        damage = self._repair(inspect(self.store, self.sentences, self.writer))
+        report.sentences_repaired = damage.repaired
+        report.orphans_removed = len(damage.orphans)
         ids = list(self.store.metadata_by_id())
-        self._delete_orphan_sentences(set(ids))
         report.chunks_total = len(ids)
         report.lexical_rebuilt = sync(self.lexical, ids, self.store.iter_chunks)
-        report.seconds = time.perf_counter() - started
         return report
 
+    # One file -------------------------------------------------------------------------------
     def _ingest_file(
         self,
         path: Path,
-        groups: tuple[str, ...],
-        existing: dict[str, dict[str, dict[str, Any]]],
+        groups: tuple[str, ...] | None,
+        existing: Existing,
+        by_path: dict[str, str],
         report: IngestReport,
     ) -> None:
-        doc_id = document_id(path)
-        digest = content_hash(path, self.chunk_tokens, self.overlap, groups)
+        size = path.stat().st_size
+        if size > self.limits.max_file_bytes:
+            raise DocumentError(str(path), self.limits.file_too_large(size))
+        doc_id = document_id(path, self.id_root)
         old = existing.get(doc_id, {})
-        if old and all(
-            m.get("content_hash") == digest and m.get("n_chunks") == len(old) for m in old.values()
+        # The same file indexed under another id (ids were relative to the working directory
+        # before): its chunks become stale and the document is written under its new id.
+        moved_from = by_path.get(str(path.resolve()))
+        moved = not old and moved_from is not None and moved_from != doc_id
+        if moved:
+            old = existing.pop(str(moved_from), {})
+        old_groups = _stored_groups(old)
+        if groups is None:
+            groups = old_groups or ()
+        digest = content_hash(path, self.chunk_tokens, self.overlap, groups)
+        if (
+            old
+            and not moved
+            and all(
+                m.get("content_hash") == digest and m.get("n_chunks") == len(old)
+                for m in old.values()
+            )
         ):
             report.unchanged.append(doc_id)
             return
-        document = load_document(path, groups)
+        document = load_document(path, groups, doc_id=doc_id, limits=self.limits)
         chunks = chunk_document(document, self.chunk_tokens, self.overlap, digest)
+        if not any(_LETTER_OR_DIGIT.search(chunk.text) for chunk in chunks):
+            raise DocumentError(
+                str(path),
+                "no text left after cleaning (no letter or digit: only invisible characters, "
+                "spaces or punctuation)",
+            )
         for chunk in chunks:
             chunk.metadata["path"] = str(path.resolve())
         new = [chunk for chunk in chunks if chunk.chunk_id not in old]
@@ -186,8 +278,7 @@ class Ingestor:
             for chunk in new:
                 # Retrieval fetches a chunk's sentences by these ids, not by a filter.
                 chunk.metadata["sentence_ids"] = ",".join(listed[chunk.chunk_id])
-            sentence_vectors = self.embedder.embed_passages([s.embedding_text() for s in sentences])
-            self.sentences.upsert([s.as_record() for s in sentences], sentence_vectors)
+            self._write_sentences(sentences)
             vectors = self.embedder.embed_passages([c.indexed_text() for c in new])
             self.store.upsert(new, vectors)
         if kept:
@@ -199,6 +290,21 @@ class Ingestor:
         report.chunks_written += len(new)
         report.chunks_deleted += len(stale)
         (report.updated if old else report.added).append(doc_id)
+        if old and tuple(old_groups or ()) != groups:
+            report.groups_changed.append((doc_id, ",".join(old_groups or ()), ",".join(groups)))
+
+    def _write_sentences(self, sentences: Sequence[Sentence]) -> None:
+        records = []
+        written_at = int(time.time())
+        for sentence in sentences:
+            record = sentence.as_record()
+            # Who wrote it and when: the orphan sweep of another writer leaves it alone
+            # until its own run has had time to write the chunk (assistant.ingest.check).
+            record.metadata["writer"] = self.writer
+            record.metadata["written_at"] = written_at
+            records.append(record)
+        vectors = self.embedder.embed_passages([s.embedding_text() for s in sentences])
+        self.sentences.upsert(records, vectors)
 
     def _rewrite_metadata(self, kept: list[Chunk], old: dict[str, dict[str, Any]]) -> None:
         """New metadata (hash, positions, access groups) for chunks whose text is unchanged,
@@ -229,12 +335,95 @@ class Ingestor:
         if sentences:
             self.sentences.update_metadata(sentences)
 
-    def _delete_orphan_sentences(self, chunk_ids: set[str]) -> None:
-        orphans = [
-            sentence_id
-            for sentence_id, meta in self.sentences.metadata_by_id().items()
-            if meta.get("parent") not in chunk_ids
-        ]
-        if orphans:
-            log.info("removing %d sentences whose chunk is gone", len(orphans))
-            self.sentences.delete(orphans)
+    # Consistency ----------------------------------------------------------------------------
+    def check(
+        self,
+        *,
+        repair: bool = False,
+        wait: bool = True,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> Damage:
+        """What `assistant index check` reports; with repair, also fixes it. Holds the write
+        lock either way: records of a run in progress are not damage."""
+        with self._writing(wait, on_wait):
+            damage = inspect(self.store, self.sentences, self.writer)
+            if repair:
+                damage = self._repair(damage)
+                if damage.repaired or damage.orphans:
+                    ids = list(self.store.metadata_by_id())
+                    sync(self.lexical, ids, self.store.iter_chunks)
+        return damage
+
+    def _repair(self, damage: Damage) -> Damage:
+        """Delete the orphans that may go, write the missing sentences of every damaged
+        chunk again (from its file when unchanged, else from the chunk's own text), and
+        re-ingest documents left incomplete whose files are still there."""
+        if damage.orphans:
+            log.info("removing %d sentences whose chunk is gone", len(damage.orphans))
+            self.sentences.delete(damage.orphans)
+        if damage.missing:
+            chunks = self.store.get(sorted(damage.missing))
+            sentences: list[Sentence] = []
+            for chunk in chunks:
+                page_text = self._page_text(chunk) or chunk.text
+                sentences.extend(sentences_of(chunk, page_text))
+            log.warning(
+                "%d chunks had lost sentence records; writing %d sentences again",
+                len(chunks),
+                len(sentences),
+            )
+            if sentences:
+                self._write_sentences(sentences)
+            listed: dict[str, list[str]] = {chunk.chunk_id: [] for chunk in chunks}
+            for sentence in sentences:
+                listed[sentence.parent.chunk_id].append(sentence.sentence_id)
+            self.store.update_metadata(
+                [
+                    replace(c, metadata={"sentence_ids": ",".join(listed[c.chunk_id])})
+                    for c in chunks
+                ]
+            )
+            damage.repaired = sum(len(v) for v in damage.missing.values())
+        for doc_id, path in damage.incomplete.items():
+            if path and Path(path).is_file():
+                report = IngestReport()
+                existing: Existing = defaultdict(dict)
+                for chunk_id, meta in self.store.metadata_by_id().items():
+                    if meta.get("doc_id") == doc_id:
+                        existing[doc_id][chunk_id] = meta
+                try:
+                    self._ingest_file(Path(path), None, existing, {}, report)
+                    damage.documents_repaired.append(doc_id)
+                except (DocumentError, OSError) as exc:
+                    log.warning("could not repair %s: %s", doc_id, exc)
+        return damage
+
+    def _page_text(self, chunk: Chunk) -> str | None:
+        """The cleaned page a chunk came from, when its file is still the one indexed (table
+        rows take their headers from the page)."""
+        meta = chunk.metadata
+        path = Path(str(meta.get("path", "")))
+        if not meta.get("path") or not path.is_file():
+            return None
+        try:
+            groups = _normalise_groups(str(meta.get("groups") or "").split(","))
+            digest = content_hash(path, self.chunk_tokens, self.overlap, groups)
+            if digest != meta.get("content_hash"):
+                return None
+            document = load_document(path, groups, doc_id=chunk.doc_id, limits=self.limits)
+        except (DocumentError, OSError):
+            return None
+        pages = {page.number: page.text for page in document.pages}
+        return pages.get(meta.get("page"))
+
+
+def _normalise_groups(groups: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted({g.strip() for g in groups if g.strip()}))
+
+
+def _stored_groups(chunks: dict[str, dict[str, Any]]) -> tuple[str, ...] | None:
+    """The groups a document has in the store (None for a document not indexed yet)."""
+    if not chunks:
+        return None
+    first = next(iter(chunks.values()))
+    return _normalise_groups(str(first.get("groups") or "").split(","))

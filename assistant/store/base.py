@@ -56,6 +56,11 @@ class VectorStore(ABC):
     @abstractmethod
     def count(self) -> int: ...
 
+    def follow_writes(self, *, force: bool = False) -> None:
+        """Make writes of other processes visible to this one (a no-op where they always
+        are); called by a writer after it takes the write lock."""
+        return None
+
     @abstractmethod
     def info(self) -> dict[str, Any]:
         """Collection-level facts: embedding model, dimension, name, where it lives."""

@@ -6,15 +6,27 @@ Every write also stores a fresh random ``generation`` in the collection metadata
 processes compare it with the generation their BM25 copy was built from (see
 assistant.store.lexical) and rebuild when it moved: that is how an ingest in one process
 reaches the lexical index of every other process sharing the Chroma server.
+
+Embedded Chroma (PersistentClient) keeps each collection's vector index in the memory of the
+process that opened it, so a process does not see another process's writes: its index still
+returns ids that the other process deleted ("Error finding id") and misses new ones. Every
+write therefore also replaces a small marker file beside the database, and every process
+checks it (one stat) before each operation: when another process wrote, it opens the store
+again (a new client, loaded from disk) and its collections switch to it. See
+docs/deployment.md, "Ingest while serving".
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -30,15 +42,25 @@ _WRITE_BATCH = 1000
 _CONNECT_TIMEOUT_S = 3.0
 _READ_TIMEOUT_S = 60.0
 GENERATION_KEY = "generation"
+# Beside the embedded database; replaced after every write (see the module docstring).
+WRITES_MARKER = "assistant-writes.json"
+# Reopening reloads the vector indexes from disk: at most this often during a burst of
+# writes (a change is still seen within this delay plus one question).
+_REOPEN_INTERVAL_S = 2.0
 
 T = TypeVar("T")
 
 
-def make_client(settings: Any) -> Any:
-    import chromadb
+def _chroma_settings() -> Any:
     from chromadb.config import Settings as ChromaSettings
 
-    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+
+
+def make_client(settings: Any) -> Any:
+    import chromadb
+
+    chroma_settings = _chroma_settings()
     if settings.store == "chroma-http":
         try:
             client = chromadb.HttpClient(
@@ -86,6 +108,107 @@ def _is_unavailable(exc: BaseException) -> bool:
     return "could not connect to a chroma server" in str(exc).lower()
 
 
+def _is_stale_view(exc: BaseException) -> bool:
+    """Embedded Chroma whose in-memory index lags behind the database (another process
+    deleted records it still lists)."""
+    return "error finding id" in str(exc).lower()
+
+
+def _vanished(result: Any) -> bool:
+    """A query or get result naming records without metadata: deleted since the in-memory
+    index of embedded Chroma was loaded."""
+    if not isinstance(result, dict) or not result.get("metadatas"):
+        return False
+    rows = result["metadatas"]
+    if rows and isinstance(rows[0], list):
+        rows = [m for row in rows for m in row]
+    return any(m is None for m in rows)
+
+
+def _persist_dir(client: Any) -> str | None:
+    try:
+        settings = client.get_settings()
+    except Exception:
+        return None
+    if getattr(settings, "is_persistent", False) and settings.persist_directory:
+        return str(settings.persist_directory)
+    return None
+
+
+class _Embedded:
+    """This process's current client for one embedded database, and the marker state it was
+    opened at. Shared by every ChromaStore of the process on that path, so that a writer's
+    chunk and sentence collections always use one client (two clients of one path in one
+    process would not see each other's writes)."""
+
+    _lock = threading.Lock()
+    _by_path: ClassVar[dict[str, _Embedded]] = {}
+
+    def __init__(self, path: str, client: Any) -> None:
+        self.path = path
+        self.marker = Path(path) / WRITES_MARKER
+        self.client = client
+        self.version = 0
+        self.stamp = _stamp(self.marker)
+        self.reopened_at = time.monotonic()
+
+    @classmethod
+    def for_client(cls, client: Any) -> _Embedded | None:
+        path = _persist_dir(client)
+        if path is None:
+            return None
+        with cls._lock:
+            entry = cls._by_path.get(path)
+            if entry is None:
+                entry = cls._by_path[path] = _Embedded(path, client)
+            return entry
+
+    def wrote(self) -> None:
+        """After a write of this process: tell the others, and do not reopen for it."""
+        tmp = self.marker.with_name(f"{self.marker.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"pid": os.getpid(), "token": uuid.uuid4().hex}), "utf-8")
+        os.replace(tmp, self.marker)
+        with self._lock:
+            self.stamp = _stamp(self.marker)
+
+    def follow(self, *, force: bool = False) -> None:
+        """Reopen when another process wrote since this client was opened."""
+        stamp = _stamp(self.marker)
+        if stamp == self.stamp and not force:
+            return
+        with self._lock:
+            if stamp == self.stamp and not force:
+                return
+            if not force and time.monotonic() - self.reopened_at < _REOPEN_INTERVAL_S:
+                return  # a burst of writes: the next operation after the interval reopens
+            self._reopen(stamp)
+
+    def _reopen(self, stamp: tuple[int, int, int] | None) -> None:
+        import chromadb
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        # Chroma caches one System per path for the whole process; drop it from the cache
+        # (without stopping it: a question may be running on it) so the new client loads
+        # the database from disk.
+        SharedSystemClient._identifier_to_system.pop(self.path, None)
+        SharedSystemClient._identifier_to_refcount.pop(self.path, None)
+        # The old client is not stopped: a question may still be running on it. It is freed
+        # when the last store has switched and the last such question has returned.
+        self.client = chromadb.PersistentClient(path=self.path, settings=_chroma_settings())
+        self.version += 1
+        self.stamp = stamp
+        self.reopened_at = time.monotonic()
+        log.info("embedded Chroma at %s changed by another process; reopened", self.path)
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (info.st_ino, info.st_mtime_ns, info.st_size)
+
+
 def _is_missing_collection(exc: BaseException) -> bool:
     from chromadb.errors import NotFoundError
 
@@ -97,12 +220,28 @@ class ChromaStore(VectorStore):
     def __init__(
         self, client: Any, name: str, model_id: str, dim: int, *, create: bool = True
     ) -> None:
+        self._embedded = _Embedded.for_client(client)
+        if self._embedded is not None:
+            # Another store of this process may already have moved to a newer client.
+            client = self._embedded.client
+            self._version = self._embedded.version
         self._client = client
         self.name = name
         self.model_id = model_id
         self.dim = dim
         self._create = create
         self._collection = self._open(create)
+
+    def follow_writes(self, *, force: bool = False) -> None:
+        """Embedded: switch to a fresh client when another process wrote since ours was
+        opened (force: reopen even without a new marker). A server needs nothing."""
+        if self._embedded is None:
+            return
+        self._embedded.follow(force=force)
+        if self._embedded.version != self._version:
+            self._client = self._embedded.client
+            self._version = self._embedded.version
+            self._collection = None  # opened again by name on the next operation
 
     def _open(self, create: bool) -> Any:
         try:
@@ -151,18 +290,30 @@ class ChromaStore(VectorStore):
         empty directory, or the collection was deleted and rebuilt by another process) is
         opened again by name once."""
         for attempt in (1, 2):
+            self.follow_writes()
             if self._collection is None:
                 self._collection = self._open(self._create)
                 if self._collection is None:
                     return default
             try:
-                return operation(self._collection)
+                result = operation(self._collection)
+                if attempt == 1 and self._embedded is not None and _vanished(result):
+                    # Our in-memory index lists records another process deleted.
+                    log.info("collection %s changed under us; reopening", self.name)
+                    self.follow_writes(force=True)
+                    continue
+                return result
             except IndexMismatchError:
                 raise
             except Exception as exc:
                 if _is_missing_collection(exc) and attempt == 1:
                     log.info("collection %s vanished; opening it again by name", self.name)
                     self._collection = None
+                    continue
+                if _is_stale_view(exc) and attempt == 1 and self._embedded is not None:
+                    # Written by another process between its marker and our last check.
+                    log.info("collection %s changed under us; reopening", self.name)
+                    self.follow_writes(force=True)
                     continue
                 if _is_unavailable(exc):
                     raise BackendUnavailableError(self._unavailable(exc)) from exc
@@ -197,6 +348,8 @@ class ChromaStore(VectorStore):
             collection.modify(metadata=meta)
 
         self._call(bump, default=None)
+        if self._embedded is not None:
+            self._embedded.wrote()
 
     # Writes -----------------------------------------------------------------------------------
     @property
@@ -328,6 +481,8 @@ class ChromaStore(VectorStore):
             result["distances"][0],
             strict=True,
         ):
+            if meta is None:
+                continue  # deleted by another process while we searched; gone next time
             chunk = Chunk(
                 chunk_id=chunk_id,
                 doc_id=str(meta.get("doc_id", "")),

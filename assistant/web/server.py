@@ -100,16 +100,18 @@ class SecurityHeadersMiddleware:
 
 
 class Readiness:
-    """/readyz: the model has been loaded (by warm_up at start-up) and the index has chunks."""
+    """/readyz: the model has been loaded (by warm_up at start-up), the index has chunks and
+    a real search of it works now (a store that can count but not search is not ready)."""
 
     def __init__(self, assistant: Assistant) -> None:
         self.assistant = assistant
         self.model_loaded = False
         self.error: str | None = None
+        self.probe: Any = None
 
     def warm_up(self) -> None:
         try:
-            self.assistant.embedder.embed_query("warm-up")
+            self.probe = self.assistant.embedder.embed_query("warm-up")
             _ = self.assistant.backend, self.assistant.lexical
             self.assistant.store.count()
             self.model_loaded = True
@@ -121,7 +123,12 @@ class Readiness:
             return False, {"code": "not_ready", "message": self.error}
         if not self.model_loaded:
             return False, {"code": "not_ready", "message": "the model is still loading"}
-        chunks = self.assistant.store.count()
+        try:
+            chunks = self.assistant.store.count()
+            if chunks:
+                self.assistant.store.query(self.probe, 1)
+        except Exception as exc:
+            return False, {"code": "backend_unavailable", "message": str(exc)}
         if chunks == 0:
             return False, {"code": "not_ready", "message": "the index is empty"}
         return True, {"status": "ready", "chunks": chunks, "backend": self.assistant.backend.name}
