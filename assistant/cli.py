@@ -238,13 +238,19 @@ DEFAULT_DATASET = Path("evals/datasets/default.jsonl")
 
 
 @eval_app.command("validate")
-def eval_validate(dataset: Annotated[Path, typer.Argument(help="JSONL dataset")]) -> None:
+def eval_validate(
+    dataset: Annotated[Path, typer.Argument(help="JSONL dataset")],
+    corpus: Annotated[
+        Path | None,
+        typer.Option(help="Validate against this folder, ingested into its own collection"),
+    ] = None,
+    collection: Annotated[str | None, typer.Option(help="Collection name")] = None,
+) -> None:
     """Check that every evidence and must_include item occurs in its indexed document."""
-    from assistant.core import Assistant
     from evals.dataset import load_dataset, validate_items
 
     items = load_dataset(dataset)
-    assistant = Assistant(_settings())
+    assistant = _eval_assistant(_settings(collection=_eval_collection(corpus, collection)), corpus)
     texts: dict[str, list[str]] = {}
     for chunk in assistant.store.iter_chunks():
         texts.setdefault(str(chunk.metadata.get("source")), []).append(chunk.text)
@@ -257,12 +263,61 @@ def eval_validate(dataset: Annotated[Path, typer.Argument(help="JSONL dataset")]
         raise typer.Exit(1)
 
 
+def _eval_collection(corpus: Path | None, collection: str | None) -> str | None:
+    """An eval corpus gets its own collection, named after its folder."""
+    if collection or corpus is None:
+        return collection
+    name = corpus.resolve().name
+    if not name:
+        _fail(f"--corpus {corpus}: cannot name a collection after this folder")
+    return name
+
+
+def _eval_assistant(settings: Any, corpus: Path | None, **components: Any) -> Any:
+    """The assistant an eval runs against; with a corpus folder, that folder is ingested
+    first (idempotent: unchanged files are skipped, files gone from the folder removed)."""
+    from assistant.core import Assistant
+
+    assistant = Assistant(settings, **components)
+    if corpus is not None:
+        if not corpus.is_dir():
+            _fail(f"--corpus {corpus}: not a folder")
+        report = assistant.ingest([corpus], prune=True)
+        typer.echo(
+            f"corpus {corpus} -> collection {settings.collection!r}: added "
+            f"{len(report.added)}, updated {len(report.updated)}, unchanged "
+            f"{len(report.unchanged)}, removed {len(report.removed)}, failed "
+            f"{len(report.failed)} files; {report.chunks_total} chunks",
+            err=True,
+        )
+        if report.failed or report.chunks_total == 0:
+            _fail(f"--corpus {corpus}: ingest failed {report.failed}")
+    return assistant
+
+
 @eval_app.command("run")
 def eval_run(
     dataset: Annotated[list[Path] | None, typer.Option("--dataset", help="JSONL file(s)")] = None,
-    backend: Annotated[str | None, typer.Option(help="Answer backend")] = None,
+    backend: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--backend",
+            help="Answer backend; repeat it to run several over the same items side by side",
+        ),
+    ] = None,
+    split: Annotated[
+        str, typer.Option(help="dev (tune on it), test (held out; the CI gate) or all")
+    ] = "all",
+    corpus: Annotated[
+        Path | None,
+        typer.Option(
+            help="Evaluate against this folder, ingested into a collection named after it"
+        ),
+    ] = None,
     collection: Annotated[str | None, typer.Option(help="Collection name")] = None,
-    out: Annotated[Path, typer.Option(help="Report directory")] = Path("eval-reports/latest"),
+    out: Annotated[
+        Path, typer.Option(help="Report directory (one sub-directory per backend)")
+    ] = Path("eval-reports/latest"),
     min_accuracy: Annotated[float | None, typer.Option(help="Fail below this")] = None,
     min_recall: Annotated[float | None, typer.Option(help="Fail below this")] = None,
     min_refusal: Annotated[float | None, typer.Option(help="Fail below this")] = None,
@@ -278,48 +333,94 @@ def eval_run(
     from rich.console import Console
     from rich.progress import Progress
 
-    from assistant.core import Assistant
-    from evals.dataset import load_dataset
-    from evals.report import summary_table, write_reports
+    from evals.dataset import DatasetError, load_dataset, select_split
+    from evals.report import compare_backends, summary_table, write_reports
     from evals.runner import run_eval
 
-    settings = _settings(backend=backend, collection=collection)
-    items = [item for path in (dataset or [DEFAULT_DATASET]) for item in load_dataset(path)]
-    assistant = Assistant(settings)
-    config = {
-        "backend": settings.backend,
-        "embedder": settings.embedder,
-        "collection": settings.collection,
-        "top_k": settings.top_k,
-        "datasets": [str(p) for p in dataset or [DEFAULT_DATASET]],
-    }
+    if split not in ("dev", "test", "all"):
+        _fail(f"unknown split {split!r}: use dev, test or all")
+    datasets = dataset or [DEFAULT_DATASET]
+    items = select_split([i for path in datasets for i in load_dataset(path)], split)
+    if not items:
+        raise DatasetError(f"no items of split {split!r} in {', '.join(map(str, datasets))}")
+    backends: list[str | None] = list(dict.fromkeys(backend)) if backend else [None]
+    base = _settings(backend=backends[0], collection=_eval_collection(corpus, collection))
+    first = _eval_assistant(base, corpus)
+    runs: dict[str, dict[str, Any]] = {}
+    failures: list[str] = []
     console = Console(stderr=True)
-    with Progress(console=console, disable=not console.is_terminal) as bar:
-        task = bar.add_task("evaluating", total=len(items))
-        run = run_eval(
-            assistant,
-            items,
-            config=config,
-            progress=lambda done, total: bar.update(task, completed=done),
-            judge=_judge_backend(settings, judge, assistant),
+    for name in backends:
+        settings = base.model_copy(update={"backend": name or base.backend})
+        # Later backends share the first one's index and embedder: same retrieval, same items.
+        assistant = (
+            first
+            if settings.backend == first.settings.backend
+            else _eval_assistant(
+                settings,
+                None,
+                embedder=first.embedder,
+                store=first.store,
+                sentences=first.sentences,
+                lexical=first.lexical,
+            )
         )
-    result = run.to_dict()
-    write_reports(result, out)
-    typer.echo(summary_table(result["summary"]))
-    typer.echo(f"\nreports: {out}/report.json, report.md, report.html")
-    summary = result["summary"]
-    failures = [
-        f"{name} {summary[key]:.3f} < {limit}"
-        for name, key, limit in (
+        config = {
+            "backend": settings.backend,
+            "embedder": settings.embedder,
+            "collection": settings.collection,
+            "top_k": settings.top_k,
+            "split": split,
+            "datasets": [str(p) for p in datasets],
+            "corpus": str(corpus) if corpus else None,
+        }
+        with Progress(console=console, disable=not console.is_terminal) as bar:
+            task = bar.add_task(f"evaluating {settings.backend}", total=len(items))
+
+            def advance(done: int, total: int, task: Any = task) -> None:
+                bar.update(task, completed=done)
+
+            run = run_eval(
+                assistant,
+                items,
+                config=config,
+                progress=advance,
+                judge=_judge_backend(settings, judge, assistant),
+            )
+        result = run.to_dict()
+        target = out / settings.backend if len(backends) > 1 else out
+        write_reports(result, target)
+        runs[settings.backend] = result
+        if len(backends) == 1:
+            typer.echo(summary_table(result["summary"]))
+        typer.echo(f"\nreports ({settings.backend}): {target}/report.json, report.md, report.html")
+        failures += _below_thresholds(
+            settings.backend, result["summary"], min_accuracy, min_recall, min_refusal
+        )
+    if len(runs) > 1:
+        comparison = compare_backends(runs)
+        (out / "comparison.md").write_text(comparison, encoding="utf-8")
+        typer.echo(f"\n{comparison}\ncomparison: {out}/comparison.md")
+    if failures:
+        typer.echo("below threshold: " + "; ".join(failures), err=True)
+        raise typer.Exit(1)
+
+
+def _below_thresholds(
+    name: str,
+    summary: dict[str, Any],
+    min_accuracy: float | None,
+    min_recall: float | None,
+    min_refusal: float | None,
+) -> list[str]:
+    return [
+        f"{name}: {label} {summary[key]:.3f} < {limit}"
+        for label, key, limit in (
             ("answer accuracy", "answer_accuracy", min_accuracy),
             ("recall", "recall_at_k", min_recall),
             ("refusal rate", "refusal_rate", min_refusal),
         )
         if limit is not None and summary.get(key) is not None and summary[key] < limit
     ]
-    if failures:
-        typer.echo("below threshold: " + "; ".join(failures), err=True)
-        raise typer.Exit(1)
 
 
 def _judge_backend(settings: Any, name: str | None, assistant: Any) -> Any:
