@@ -1,7 +1,8 @@
 """Retrieval and end-to-end latency (p50/p95) of the assistant against a naive baseline
 measured in the same run: plain LangChain Chroma similarity search with the same model.
 
-    .venv/bin/python benchmarks/query.py [--questions 40]
+    .venv/bin/python benchmarks/query.py [--questions 40] [--llm-questions 3]
+        [--llm-model qwen2.5-coder-0.5b | qwen2.5-coder-1.5b]
 """
 
 from __future__ import annotations
@@ -32,7 +33,12 @@ def main() -> None:
         "--llm-questions",
         type=int,
         default=3,
-        help="questions for the llamacpp backend (0 to skip; ~10-20 s each)",
+        help="questions for the llamacpp backend (0 to skip; ~3-10 s each)",
+    )
+    parser.add_argument(
+        "--llm-model",
+        default="qwen2.5-coder-0.5b",
+        help="local model for the llamacpp rows (assistant/answer/gguf.py MODELS)",
     )
     args = parser.parse_args()
     from langchain_chroma import Chroma
@@ -86,14 +92,26 @@ def main() -> None:
                 recall["hybrid retrieval"] += (
                     evidence_rank(item, [c.chunk.text for c in result.chunks]) is not None
                 )
+        ttft: list[float] = []
         if args.llm_questions and importlib.util.find_spec("llama_cpp") is not None:
-            llm = Assistant(Settings(data_dir=work, backend="llamacpp"))
-            name = "ask (llamacpp Qwen2.5-0.5B, end to end)"
+            from assistant.answer.gguf import ensure_gguf, part_model
+
+            gguf = ensure_gguf(work, part_model(args.llm_model))
+            llm = Assistant(
+                Settings(data_dir=work, backend="llamacpp", llamacpp_model_path=gguf),
+                embedder=embedder,
+            )
+            llm.ask(items[0].question)  # warm-up: model load and first-call costs
+            name = f"ask (llamacpp {args.llm_model}, streamed, end to end)"
             rows[name] = []
             for item in items[: max(2, args.llm_questions)]:
                 started = time.perf_counter()
-                llm.ask(item.question)
+                first: float | None = None
+                for event in llm.stream(item.question):
+                    if first is None and isinstance(event, str) and event.strip():
+                        first = (time.perf_counter() - started) * 1e3
                 rows[name].append((time.perf_counter() - started) * 1e3)
+                ttft.append(first if first is not None else rows[name][-1])
         base = statistics.median(rows["naive dense (LangChain Chroma)"])
         print(f"{len(items)} questions, {len(chunks)} chunks\n")
         print("| path | p50 ms | p95 ms | p50 vs naive | recall@5 |")
@@ -103,6 +121,11 @@ def main() -> None:
             print(
                 f"| {name} | {_p(values, 50):.1f} | {_p(values, 95):.1f} | "
                 f"{_p(values, 50) / base:.1f}x | {rec} |"
+            )
+        if ttft:
+            print(
+                f"\nllamacpp {args.llm_model}: time to first token p50 {_p(ttft, 50):.0f} ms, "
+                f"p95 {_p(ttft, 95):.0f} ms ({len(ttft)} questions, streamed)"
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)
