@@ -19,6 +19,7 @@ from assistant.settings import Settings
 
 if TYPE_CHECKING:
     from assistant.answer.base import AnswerBackend
+    from assistant.answer.pipeline import AnswerPipeline
     from assistant.ingest.pipeline import IngestReport, Progress
     from assistant.store.base import VectorStore
     from assistant.store.lexical import LexicalIndex
@@ -118,10 +119,16 @@ class Assistant:
         return create_backend(self.settings, self.embedder)
 
     @cached_property
+    def pipeline(self) -> AnswerPipeline:
+        from assistant.answer.pipeline import AnswerPipeline
+
+        return AnswerPipeline(self.retriever, self.backend, self.settings.top_k)
+
+    @cached_property
     def chain(self) -> Any:
         from assistant.answer.chain import build_chain
 
-        return build_chain(self)
+        return build_chain(self.pipeline)
 
     # Ingestion ----------------------------------------------------------------------------
     def ingest(
@@ -202,13 +209,12 @@ class Assistant:
                 f"nothing is indexed in collection {self.settings.collection!r} yet: "
                 f"run 'assistant ingest' first"
             )
-        answer: Answer = self.chain.invoke(
-            {
-                "question": question,
-                "history": _normalise_history(history),
-                "filters": filters or Filters(),
-            }
+        from assistant.answer.pipeline import AnswerState
+
+        state = AnswerState(
+            question=question, history=_normalise_history(history), filters=filters or Filters()
         )
+        answer: Answer = self.chain.invoke(state)
         answer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 1)
         return answer
 
@@ -216,15 +222,18 @@ class Assistant:
         self, question: str, history: History = (), *, filters: Filters | None = None
     ) -> Iterator[str | Answer]:
         """Yields text deltas, then the final checked Answer."""
-        from assistant.answer.chain import stream_answer
+        from assistant.answer.pipeline import AnswerState
 
         question = self.validate_question(question)
         if self.store.count() == 0:
             raise EmptyIndexError("nothing is indexed yet: run 'assistant ingest' first")
-        yield from stream_answer(self, question, _normalise_history(history), filters or Filters())
+        state = AnswerState(
+            question=question, history=_normalise_history(history), filters=filters or Filters()
+        )
+        yield from self.pipeline.stream(state)
 
 
-def _normalise_history(history: History) -> list[dict[str, str]]:
+def _normalise_history(history: History) -> tuple[dict[str, str], ...]:
     turns: list[dict[str, str]] = []
     for turn in history or ():
         if isinstance(turn, dict):
@@ -235,4 +244,4 @@ def _normalise_history(history: History) -> list[dict[str, str]]:
             role, content = "assistant", str(assistant_text)
         if content:
             turns.append({"role": role, "content": content})
-    return turns
+    return tuple(turns)

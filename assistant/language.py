@@ -24,93 +24,13 @@ _CODES = {
     "PORTUGUESE": "pt",
     "POLISH": "pl",
 }
-QUESTION_LANGUAGES = ("sv", "fi", "en")
-# Question words settle very short questions where statistics alone are unreliable.
-_MARKERS = {
-    "sv": re.compile(r"\b(vad|vilk(en|et|a)|hur|när|varför|vem|finns|ska|och|är|för)\b", re.I),
-    "fi": re.compile(
-        r"\b(mikä|mitä|mit[kn]ä|kuinka|paljonko|milloin|miksi|kuka|onko|ja|on)\b"
-        r"|\w+(ssa|ssä|sta|stä|lla|llä|ko|kö)\b",
-        re.I,
-    ),
-    "en": re.compile(r"\b(what|which|how|when|why|who|does|is|the|of|and)\b", re.I),
-}
 
 
-_QUESTION_WORDS = {
-    "sv": {
-        "vad",
-        "vilken",
-        "vilket",
-        "vilka",
-        "hur",
-        "när",
-        "varför",
-        "vem",
-        "vems",
-        "var",
-        "finns",
-        "ska",
-        "kan",
-        "har",
-        "beskriv",
-        "förklara",
-        "berätta",
-        "nämn",
-    },
-    "fi": {
-        "mikä",
-        "mitä",
-        "mitkä",
-        "millä",
-        "missä",
-        "mistä",
-        "mihin",
-        "minkä",
-        "kuinka",
-        "paljonko",
-        "montako",
-        "milloin",
-        "miksi",
-        "kuka",
-        "ketkä",
-        "keitä",
-        "kenen",
-        "onko",
-        "miten",
-        "millainen",
-        "millaisia",
-        "kerro",
-        "selitä",
-        "mille",
-    },
-    "en": {
-        "what",
-        "which",
-        "how",
-        "when",
-        "why",
-        "who",
-        "whom",
-        "whose",
-        "where",
-        "does",
-        "do",
-        "did",
-        "is",
-        "are",
-        "was",
-        "were",
-        "can",
-        "could",
-        "should",
-        "describe",
-        "explain",
-        "tell",
-        "list",
-        "name",
-    },
-}
+def question_languages() -> tuple[str, ...]:
+    """The languages answers can be given in: those with a profile in assistant/text."""
+    from assistant.text import known_languages
+
+    return known_languages()
 
 
 @cache
@@ -134,15 +54,27 @@ def detect_language(text: str, candidates: tuple[str, ...] | None = None) -> str
 
 
 def detect_question_language(question: str) -> str:
-    """sv, fi or en (the languages the assistant answers in); English when unsure."""
+    """The question's language among those with a profile; English when unsure."""
+    from assistant.text import profiles
+
+    candidates = question_languages()
+    words = [w for w in (re.sub(r"\W", "", t.lower()) for t in question.split()) if w]
+    if not words:
+        return "en"
     # A question word at the start decides: names and quoted terms from a document in another
     # language ("Vad säger rapporten om Lahden Tilakeskus?") must not outvote it.
-    first = re.sub(r"\W", "", question.split()[0].lower()) if question.split() else ""
-    for code, words in _QUESTION_WORDS.items():
-        if first in words:
-            return code
-    scores = {code: len(pattern.findall(question)) for code, pattern in _MARKERS.items()}
-    if len(question.split()) <= 3 and max(scores.values()) > 0:
-        return max(scores, key=lambda code: scores[code])
-    detected = detect_language(question, QUESTION_LANGUAGES)
-    return detected if detected in QUESTION_LANGUAGES else "en"
+    opening = [code for code, p in profiles().items() if words[0] in p.question_words]
+    if len(opening) == 1:
+        return opening[0]
+    if len(words) <= 3 or opening:
+        scores = {code: p.marker_count(words) for code, p in profiles().items()}
+        if opening:
+            scores = {code: scores[code] for code in opening}
+        best = max(scores.values())
+        leaders = [code for code, score in scores.items() if score == best]
+        if best > 0 and len(leaders) == 1:
+            return leaders[0]
+        if opening and len(words) <= 3:
+            candidates = tuple(opening)
+    detected = detect_language(question, candidates)
+    return detected if detected in candidates else "en"

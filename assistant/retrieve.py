@@ -61,6 +61,9 @@ class RetrievalResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     # Sentence records of the returned chunks with their vectors (for the extractive answer).
     sentences: list[tuple[Chunk, np.ndarray]] = field(default_factory=list)
+    # Similarities of the best sentences of the whole collection, best first: does one stand
+    # out from the rest? (an answerability signal)
+    sentence_similarities: list[float] = field(default_factory=list)
 
 
 def _overlap(wa: set[str], wb: set[str]) -> float:
@@ -126,8 +129,10 @@ class HybridRetriever:
 
         started = time.perf_counter()
         by_sentence: list[str] = []
+        sentence_similarities: list[float] = []
         if self.sentences is not None:
-            for record, _ in self.sentences.query(vector, self.candidates * 2, where):
+            for record, similarity in self.sentences.query(vector, self.candidates * 2, where):
+                sentence_similarities.append(float(similarity))
                 parent = str(record.metadata.get("parent"))
                 if parent not in by_sentence:
                     by_sentence.append(parent)
@@ -160,7 +165,11 @@ class HybridRetriever:
             sentences = self._sentences_of(top)
             timings["sentences"] = (time.perf_counter() - started) * 1000
         return RetrievalResult(
-            chunks=top, query_vector=vector, timings_ms=timings, sentences=sentences
+            chunks=top,
+            query_vector=vector,
+            timings_ms=timings,
+            sentences=sentences,
+            sentence_similarities=sentence_similarities,
         )
 
     def _sentences_of(self, chunks: list[ScoredChunk]) -> list[tuple[Chunk, np.ndarray]]:

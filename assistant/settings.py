@@ -73,7 +73,8 @@ class Settings(BaseSettings):
     # Answering.
     backend: str = "extractive"
     max_question_chars: int = Field(1000, ge=10)
-    answer_sentences: int = Field(3, ge=1, le=10)
+    # Key sentences quoted in an overview answer ("summarise ...").
+    answer_sentences: int = Field(4, ge=1, le=10)
     refusal_threshold: float = Field(0.5, ge=0, le=1)
     llamacpp_model_path: Path | None = None
     llamacpp_threads: int = Field(2, ge=1)

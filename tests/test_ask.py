@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from assistant.answer.base import Passage
-from assistant.answer.chain import finalise
 from assistant.answer.citations import check_citations
+from assistant.answer.pipeline import AnswerState
 from assistant.core import Assistant
 from assistant.errors import EmptyIndexError, QuestionError
 from assistant.schema import Chunk, ScoredChunk
@@ -73,17 +73,16 @@ def test_follow_up_uses_the_previous_question(corpus_assistant: Assistant) -> No
 def test_short_new_question_is_not_merged_with_the_previous_one(
     corpus_assistant: Assistant,
 ) -> None:
-    from assistant.answer.chain import prepare
     from assistant.retrieve import Filters
 
-    history = [
+    history = (
         {"role": "user", "content": "Hur ska forskning med företag finansieras?"},
         {"role": "assistant", "content": "…"},
-    ]
+    )
 
     def search(question: str) -> str:
-        state = {"question": question, "history": history, "filters": Filters()}
-        return str(prepare(corpus_assistant, state)["search_question"])
+        state = AnswerState(question=question, history=history, filters=Filters())
+        return corpus_assistant.pipeline.prepare(state).search_question
 
     assert search("Mitä tekoälyn pilotoinneista päätetään?") == (
         "Mitä tekoälyn pilotoinneista päätetään?"
@@ -126,15 +125,17 @@ def test_leading_citation_markers_are_accepted() -> None:
 
 
 def test_answer_without_valid_citation_becomes_a_refusal(corpus_assistant: Assistant) -> None:
-    passages = [_passage(1, "The library employs 31 people.")]
-    state = {
-        "question": "How big is the budget?",
-        "language": "sv",
-        "passages": passages,
-        "raw_answer": "The budget is 12 million [1].",
-        "timings": {},
-    }
-    answer = finalise(corpus_assistant, state)
+    from assistant.retrieve import Filters
+
+    state = AnswerState(
+        question="How big is the budget?",
+        history=(),
+        filters=Filters(),
+        language="sv",
+        passages=(_passage(1, "The library employs 31 people."),),
+        raw_answer="The budget is 12 million [1].",
+    )
+    answer = corpus_assistant.pipeline.finalise(state)
     assert answer.refused and answer.answer == "Jag hittade inte detta i dokumenten."
 
 

@@ -43,6 +43,8 @@ class Passage:
 
 @dataclass
 class GenerationRequest:
+    # The question searched with: the user's turn, or for a follow-up the previous user turn
+    # and this one (assistant.answer.followup).
     question: str
     language: str
     passages: list[Passage]
@@ -50,6 +52,21 @@ class GenerationRequest:
     query_vector: np.ndarray | None = None
     # Sentence records of the passages with their stored vectors, when the index has them.
     sentences: list[tuple[Chunk, np.ndarray]] = field(default_factory=list)
+    # The user's own turn, as typed (its numbers and answer type are what must be answered).
+    asked: str = ""
+    # Every token of the lexical index (may be empty): are the question's words anywhere?
+    vocabulary: frozenset[str] = frozenset()
+    # Similarities of the collection's best sentences to the question, best first.
+    sentence_similarities: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A backend's answer before the citation check."""
+
+    text: str
+    # Calibrated probability that the evidence answers the question (None: not estimated).
+    answerability: float | None = None
 
 
 class AnswerBackend(ABC):
@@ -58,9 +75,15 @@ class AnswerBackend(ABC):
     name: str = "base"
     # An LLM can rewrite a follow-up into a stand-alone question; the extractive one cannot.
     can_rewrite = False
+    # Whether stream() yields text as it is generated (an LLM) or all at once (extractive).
+    streams = True
 
     @abstractmethod
     def generate(self, request: GenerationRequest) -> str: ...
+
+    def draft(self, request: GenerationRequest) -> Draft:
+        """The answer with the backend's answerability estimate, when it has one."""
+        return Draft(text=self.generate(request))
 
     def stream(self, request: GenerationRequest) -> Iterator[str]:
         yield self.generate(request)

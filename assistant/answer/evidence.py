@@ -1,33 +1,24 @@
 """What a question asks for, in terms that can be checked against a passage: content words
-(stemmed), numbers and names. The extractive backend and the citation checker share it."""
+(stemmed), numbers and names. The extractive backend and the citation checker share it; the
+language knowledge (stopwords, question words, answer-type cues) comes from assistant.text."""
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 from assistant.store.lexical import tokenize
+from assistant.text.profiles import all_months, all_stopwords, profile, profiles
 
-# Function words and question words of the three answer languages; they say nothing about
-# whether a passage holds the answer.
-_STOPWORDS = frozenset(
-    """
-    a an the of in on at to for from by with and or not no is are was were be been being do
-    does did what which who whom whose when where why how much many this that these those
-    it its as about into than then there their they them he she we you i me my our your can
-    could should would will shall may might has have had any some all per according tell
-    please list name describe explain give och eller i på av till för från med om att en
-    ett den det de där som vad vilken vilket vilka hur när varför vem vems är var varit
-    vara blir blev har hade ska skall kan kunde inte sig sin sina sitt man mycket många
-    enligt finns fanns dokumentet strategin rapporten beskriv förklara berätta nämn ja tai
-    sekä on ovat oli olivat ei se ne tämä tuo nämä mikä mitä mitkä missä mistä mihin millä
-    minkä kuinka paljonko montako milloin miksi kuka ketkä kenen onko miten millainen kerro
-    selitä mukaan raportin raportissa raportti asiakirjan vuonna
-    """.split()
-)
 _NUMBER = re.compile(r"\d+(?:[ .,:–-]\d+)*")
-_NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b([A-ZÅÄÖ][\w-]{2,}|[A-ZÅÄÖ]{2,})")
+_NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b([A-ZÅÄÖÜ][\w-]{2,}|[A-ZÅÄÖÜ]{2,})")
+# Finnish consonant gradation defeats Snowball ("liikevaihto" / "liikevaihdon" stem apart);
+# a 6-letter prefix, the classic truncation stemmer for Finnish, still matches them, and it
+# does no harm to the other languages' compounds.
+_PREFIX = 6
 
 
 def normalise_number(text: str) -> str:
@@ -39,30 +30,30 @@ def numbers(text: str) -> set[str]:
     return {normalise_number(match.group(0)) for match in _NUMBER.finditer(text)}
 
 
+def _content_words(text: str) -> list[str]:
+    stopwords = all_stopwords()
+    return [w for w in re.findall(r"\w+", text.lower()) if w not in stopwords and len(w) > 1]
+
+
 def content_terms(text: str, languages: Iterable[str]) -> set[str]:
-    words = [w for w in re.findall(r"\w+", text.lower()) if w not in _STOPWORDS and len(w) > 1]
+    words = _content_words(text)
     return set(tokenize(" ".join(words), languages)) | {
         w[:_PREFIX] for w in words if len(w) > _PREFIX
     }
 
 
-# Finnish consonant gradation defeats Snowball ("liikevaihto" / "liikevaihdon" stem apart);
-# a 6-letter prefix, the classic truncation stemmer for Finnish, still matches them.
-_PREFIX = 6
-
-
 def word_variants(text: str, languages: Iterable[str]) -> list[frozenset[str]]:
     """One set per content word: the word, its stems and its prefix."""
     languages = list(languages)
-    words = [w for w in re.findall(r"\w+", text.lower()) if w not in _STOPWORDS and len(w) > 1]
-    return [frozenset(content_terms(word, languages)) for word in dict.fromkeys(words)]
+    return [
+        frozenset(content_terms(word, languages)) for word in dict.fromkeys(_content_words(text))
+    ]
 
 
 def names(text: str) -> set[str]:
     """Capitalised words and acronyms that are not sentence-initial: likely proper names."""
-    return {
-        m.group(1) for m in _NAME.finditer(text.strip()) if m.group(1).lower() not in _STOPWORDS
-    }
+    stopwords = all_stopwords()
+    return {m.group(1) for m in _NAME.finditer(text.strip()) if m.group(1).lower() not in stopwords}
 
 
 def name_found(name: str, text_lower: str) -> bool:
@@ -89,78 +80,145 @@ class QuestionFacts:
             names=frozenset(names(question)),
         )
 
-    def coverage(self, text: str, languages: Iterable[str]) -> float:
-        """Share of the question's content words found (in any variant) in the text."""
+    def coverage(
+        self, text: str, languages: Iterable[str], weights: Sequence[float] | None = None
+    ) -> float:
+        """Share of the question's content words found (in any variant) in the text, each
+        word weighted (by rarity among the candidates, see `rarity_weights`) when given."""
+        return self.coverage_of_terms(content_terms(text, languages), weights)
+
+    def coverage_of_terms(self, found: set[str], weights: Sequence[float] | None = None) -> float:
         if not self.words:
             return 0.0
-        found = content_terms(text, languages)
-        return sum(1 for variants in self.words if variants & found) / len(self.words)
+        weights = weights or [1.0] * len(self.words)
+        total = sum(weights)
+        hit = sum(w for variants, w in zip(self.words, weights, strict=True) if variants & found)
+        return hit / total if total else 0.0
+
+    def rarity_weights(self, candidate_terms: Sequence[set[str]]) -> list[float]:
+        """IDF of each question word over the candidate sentences: a word every candidate
+        shares ("Lahden", "strategi") says little about which one answers; a rare one
+        ("rahoitustuottojen") says much."""
+        n = len(candidate_terms)
+        weights = []
+        for variants in self.words:
+            df = sum(1 for terms in candidate_terms if variants & terms)
+            weights.append(math.log((n + 1) / (df + 0.5)))
+        return [max(0.1, w) for w in weights]
 
     def missing_specifics(self, text: str) -> list[str]:
         """Numbers of the question (years, amounts, codes) that the text does not contain."""
         lower = text.lower()
         text_numbers = numbers(text)
-        missing = [n for n in self.numbers if n not in text_numbers and n not in lower]
-        # Names are not checked here: they inflect and translate ("Lahti" is "Lahden" in the
-        # report and "Tukholma" in a Finnish question), so a missing name is weak evidence.
-        return missing
+        return [n for n in self.numbers if n not in text_numbers and n not in lower]
+
+    def names_found(self, text: str) -> float:
+        """Share of the question's names found in the text (1.0 when it names none). Names
+        inflect and translate ("Lahti" / "Lahden" / "Tukholma"), so this is a signal for the
+        answerability score, never a hard rule."""
+        if not self.names:
+            return 1.0
+        lower = text.lower()
+        return sum(1 for name in self.names if name_found(name, lower)) / len(self.names)
 
 
-# What kind of answer a question asks for, from its question words. A sentence that cannot
-# hold that kind of answer (no number for "how many", no date for "when") cannot answer it,
-# however similar it is: the commonest way an unanswerable question slips through.
-_ANSWER_TYPES = {
-    "number": re.compile(
-        r"\b(how (many|much)|hur (många|mycket|stor[at]?)|paljonko|kuinka (paljon|monta|suuri)"
-        r"|montako|what (share|percentage|proportion)|hur stor andel|mikä osuus)\b",
-        re.I,
-    ),
-    "date": re.compile(
-        r"\b(when|what date|which date|när|vilket datum|vilken dag|milloin|minä päivänä"
-        r"|mihin mennessä)\b",
-        re.I,
-    ),
-    "person": re.compile(r"^\s*(who|vem|kuka|kenen)\b", re.I),
-}
-_DATE = re.compile(
-    r"\b\d{1,2}\.\d{1,2}\.(\d{2,4})?|\b(19|20)\d{2}\b|\b\d{1,2}/\d{4}\b|"
-    r"\b(januari|februari|mars|april|maj|juni|juli|augusti|september|oktober|november|december"
-    r"|tammikuu|helmikuu|maaliskuu|huhtikuu|toukokuu|kesäkuu|heinäkuu|elokuu|syyskuu|lokakuu"
-    r"|marraskuu|joulukuu|january|february|march|may|june|july|august|october)\w*",
-    re.I,
-)
-_PERSON = re.compile(r"(?<!^)\b[A-ZÅÄÖ][a-zåäöé]+ (?:[A-ZÅÄÖ]\.\s)?[A-ZÅÄÖ][a-zåäöé]+\b")
+_PREFIXES: dict[int, frozenset[str]] = {}
 
 
-def expected_answer_type(question: str) -> str | None:
-    for kind, pattern in _ANSWER_TYPES.items():
-        if pattern.search(question):
-            return kind
+def _vocabulary_prefixes(vocabulary: frozenset[str]) -> frozenset[str]:
+    key = id(vocabulary)
+    found = _PREFIXES.get(key)
+    if found is None:
+        found = frozenset(w[:_PREFIX] for w in vocabulary if len(w) > _PREFIX)
+        _PREFIXES.clear()
+        _PREFIXES[key] = found
+    return found
+
+
+def unknown_share(question: str, languages: Iterable[str], vocabulary: frozenset[str]) -> float:
+    """Share of the question's content words that occur nowhere in the indexed documents (in
+    any stemmed or truncated form). A question about "anställda" or "Tampere" in a corpus
+    that never mentions them is very likely not answered by it; only meaningful when the
+    question and the evidence share a language."""
+    if not vocabulary:
+        return 0.0
+    languages = list(languages)
+    prefixes = _vocabulary_prefixes(vocabulary)
+    words = _content_words(question)
+    if not words:
+        return 0.0
+    unknown = 0
+    for word in words:
+        tokens = set(tokenize(word, languages))
+        if tokens & vocabulary:
+            continue
+        if len(word) > _PREFIX and word[:_PREFIX] in prefixes:
+            continue
+        unknown += 1
+    return unknown / len(words)
+
+
+def expected_answer_type(question: str, language: str | None = None) -> str | None:
+    """number, date, person or overview, from the cues of the question's language profile (or
+    of any profile). A sentence that cannot hold that kind of answer (no number for "how
+    many", no date for "when") cannot answer it, however similar it is: the commonest way an
+    unanswerable question slips through."""
+    own = profile(language) if language else None
+    if own is not None:
+        found = own.answer_type(question)
+        if found is not None:
+            return found
+    for other in profiles().values():
+        found = other.answer_type(question)
+        if found is not None:
+            return found
     return None
 
 
-def can_answer_type(sentence: str, kind: str | None) -> bool:
+_DATE_NUMBERS = re.compile(
+    r"\b\d{1,2}\.\d{1,2}\.(\d{2,4})?|\b(19|20)\d{2}\b|\b\d{1,2}/\d{4}\b|\b\d{4}-\d{2}-\d{2}\b"
+)
+_PERSON = re.compile(r"(?<!^)\b[A-ZÅÄÖÜ][a-zåäöüé]+ (?:[A-ZÅÄÖÜ]\.\s)?[A-ZÅÄÖÜ][a-zåäöüé]+\b")
+
+
+def _has_date(sentence: str) -> bool:
+    if _DATE_NUMBERS.search(sentence):
+        return True
+    lower = sentence.lower()
+    return any(month in lower for month in all_months())
+
+
+def can_answer_type(sentence: str, kind: str | None, question: str = "") -> bool:
     if kind == "number":
         return any(ch.isdigit() for ch in sentence)
     if kind == "date":
-        return _DATE.search(sentence) is not None
+        return _has_date(sentence)
     if kind == "person":
-        return _PERSON.search(sentence.strip()) is not None
+        # A person's name is two capitalised words; a place or body the question itself names
+        # ("Lahden Tilakeskus" for "Who is the mayor of Lahti?") is not one.
+        asked = {w.lower()[:3] for w in re.findall(r"\w+", question) if len(w) > 2}
+        return any(
+            not ({w.lower()[:3] for w in match.group(0).split()} & asked)
+            for match in _PERSON.finditer(sentence.strip())
+        )
     return True
 
 
-# "What is X, and what Y?" / "Vad är X och vilka Y?" / "Mitä X ja mikä Y?": a conjunction
-# followed by a question word (or ", and") starts a second question.
-_SECOND_PART = re.compile(
-    r",?\s+(?:and|och|samt|ja|sekä)\s+(?=(?:what|which|how|why|when|who|where|vad|vilk\w*|hur|"
-    r"varför|när|vem|mi\w*|kuinka|paljonko|miksi|milloin|kuka|mitä)\b)|,\s+(?:and|och|ja)\s+",
-    re.I,
-)
+@cache
+def _second_part_pattern() -> re.Pattern[str]:
+    # "What is X, and what Y?" / "Vad är X och vilka Y?" / "Mitä X ja mikä Y?": a conjunction
+    # followed by a question word (or ", and") starts a second question.
+    question_words = sorted({w for p in profiles().values() for w in p.question_words})
+    words = "|".join(re.escape(w) for w in question_words if len(w) > 2)
+    return re.compile(
+        rf",?\s+(?:and|och|samt|ja|sekä|und)\s+(?=(?:{words})\b)|,\s+(?:and|och|ja|und)\s+",
+        re.I,
+    )
 
 
 def split_question(question: str) -> list[str]:
     """The question and, for a two-part question, its two parts (each of 3+ words)."""
-    match = _SECOND_PART.search(question)
+    match = _second_part_pattern().search(question)
     if match is None:
         return [question]
     first, second = question[: match.start()].strip(), question[match.end() :].strip()

@@ -1,25 +1,47 @@
-"""The offline default backend: answers by quoting the best-supported sentences of the top
-passages, framed by a lead-in in the question's language, or refuses when evidence is weak.
+"""The offline default backend: answers with the best-supported sentence of the top passages,
+framed by a lead-in in the question's language that names the document's title and page, or
+refuses when a calibrated answerability score says the evidence does not answer.
 
-A sentence's support combines its embedding similarity to the question (multilingual, so it
-works across languages) with how many of the question's content words it or its passage
-contains (stemmed). A question naming a number or a name that none of the passages contains
-is refused: that is the most common shape of a question the documents cannot answer.
+Shapes of answer:
+* a fact: one verbatim quote (two for a two-part question);
+* a table row: the cell, its row label and column header, then the row verbatim;
+* an overview ("summarise ...", "what are the main goals ..."): 3-5 key sentences of the most
+  relevant section, each cited.
+
+A sentence's score is its embedding similarity to the question (multilingual, so it works
+across languages) plus the share of the question's content words it contains (stemmed; zero
+across languages, where only the similarity speaks). Nothing about a request is stored on the
+backend: one instance serves concurrent requests.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import statistics
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from assistant.answer.base import AnswerBackend, GenerationRequest, Passage
+from assistant.answer.answerability import (
+    Signals,
+    fallback_probability,
+    load_calibration,
+)
+from assistant.answer.base import AnswerBackend, Draft, GenerationRequest, Passage
 from assistant.answer.evidence import (
     QuestionFacts,
     can_answer_type,
     content_terms,
     expected_answer_type,
     split_question,
+    unknown_share,
+)
+from assistant.answer.tables import (
+    Header,
+    Row,
+    concept_words,
+    parse_header,
+    pick_column,
+    row_cells,
 )
 from assistant.ingest.chunking import sentence_spans
 from assistant.ingest.cleaning import is_list_item, is_table_row
@@ -34,183 +56,322 @@ class Candidate:
     passage: Passage
     text: str
     order: int
-    # Column headers of a table row, shown so the figures can be read.
+    # Caption and column headers of a table row, stored with the row at ingest.
     context: str = ""
     similarity: float = 0.0
     coverage: float = 0.0
     score: float = 0.0
+    vector: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def section(self) -> str:
+        return str(self.passage.meta.get("section") or "")
 
 
 @dataclass(frozen=True)
 class ExtractiveConfig:
-    passages: int = 4
-    max_sentences: int = 3
-    # Refusal: weighted support below this is "not in the documents". Calibrated on the
-    # development questions in evals/ (README "Refusals"); change with care.
-    min_support: float = 0.5
-    similarity_weight: float = 1.0
+    passages: int = 5
+    # Refuse when the calibrated answerability is below this (settings.refusal_threshold).
+    refusal_threshold: float = 0.5
     coverage_weight: float = 0.35
-    # How close (in support) further sentences must be to the best to be quoted too.
-    keep_margin: float = 0.1
+    overview_sentences: int = 4
+
+
+@dataclass
+class Selection:
+    """What the backend decided for one request (returned, never stored on the backend)."""
+
+    picked: list[Candidate] = field(default_factory=list)
+    shape: str = "refusal"  # fact | table | overview | refusal
+    answerability: float | None = None
+    signals: Signals | None = None
+    reason: str = ""
 
 
 class ExtractiveBackend(AnswerBackend):
     name = "extractive"
+    streams = False
 
     def __init__(self, embedder: Embedder, config: ExtractiveConfig | None = None) -> None:
         self.embedder = embedder
         self.config = config or ExtractiveConfig()
-        self.last_support = 0.0
-        self._question_language = "und"
+        self.calibration = load_calibration(embedder.model_id)
 
+    # Interface ----------------------------------------------------------------------------
     def generate(self, request: GenerationRequest) -> str:
-        picked = self.select(request)
-        if not picked:
-            return phrase("refusal", request.language)
-        source = picked[0].passage.title
-        quotes = " ".join(
-            f"{c.context + ': ' if c.context else ''}“{c.text}” [{c.passage.n}]" for c in picked
-        )
-        return f"{phrase('lead_in', request.language, source=source)} {quotes}"
+        return self.draft(request).text
 
-    def select(self, request: GenerationRequest) -> list[Candidate]:
+    def draft(self, request: GenerationRequest) -> Draft:
+        selection = self.select(request)
+        text = compose(selection, request)
+        return Draft(text=text, answerability=selection.answerability)
+
+    # Selection ----------------------------------------------------------------------------
+    def select(self, request: GenerationRequest) -> Selection:
         config = self.config
-        self._question_language = request.language
         passages = request.passages[: config.passages]
         if not passages:
-            return []
+            return Selection(answerability=0.0, reason="nothing retrieved")
         languages = [request.language, *{str(p.meta.get("language", "")) for p in passages}]
+        asked = request.asked or request.question
         facts = QuestionFacts.of(request.question, languages)
         context = " ".join(p.text + " " + str(p.meta.get("section", "")) for p in passages)
-        if facts.missing_specifics(context):
-            self.last_support = 0.0
-            return []
+        # Numbers must match exactly: a year or amount absent from every passage means the
+        # documents do not answer this question.
+        if QuestionFacts.of(asked, languages).missing_specifics(context):
+            return Selection(answerability=0.0, reason="a number of the question is absent")
 
-        candidates, vectors = self._stored_candidates(passages, request)
+        candidates = self._scored_candidates(passages, request, facts, languages)
         if not candidates:
-            candidates = self._candidates(passages)
+            return Selection(answerability=0.0, reason="no candidate sentences")
+        answer_type = expected_answer_type(asked, request.language) or expected_answer_type(
+            request.question, request.language
+        )
+        ranked = sorted(candidates, key=lambda c: -c.score)
+        typed = [c for c in ranked if can_answer_type(c.text, answer_type, asked)]
+        if not typed:
+            return Selection(answerability=0.0, reason=f"no sentence holds a {answer_type}")
+        signals = self._signals(typed, candidates, request, facts, context)
+        probability = (
+            self.calibration.probability(signals)
+            if self.calibration is not None
+            else fallback_probability(signals)
+        )
+        probability = round(probability, 4)
+        if probability < config.refusal_threshold:
+            return Selection(answerability=probability, signals=signals, reason="evidence too weak")
+        best = typed[0]
+        if answer_type == "overview":
+            return Selection(
+                picked=self._overview(best, ranked),
+                shape="overview",
+                answerability=probability,
+                signals=signals,
+            )
+        picked = [best]
+        # A two-part question ("What is X, and why Y?") gets the best sentence for each part.
+        for part in split_question(asked)[1:]:
+            part_best = self._best_for(part, candidates, request, languages)
+            if part_best is not None and all(part_best.text != p.text for p in picked):
+                picked.append(part_best)
+        shape = "table" if len(picked) == 1 and is_table_row(best.text) else "fact"
+        return Selection(
+            picked=sorted(picked, key=lambda c: (c.passage.n, c.order)),
+            shape=shape,
+            answerability=probability,
+            signals=signals,
+        )
+
+    def _scored_candidates(
+        self,
+        passages: list[Passage],
+        request: GenerationRequest,
+        facts: QuestionFacts,
+        languages: list[str],
+    ) -> list[Candidate]:
+        candidates, vectors = _stored_candidates(passages, request)
+        if not candidates:
+            candidates = _candidates(passages)
             if not candidates:
                 return []
             vectors = self.embedder.embed(
-                [f"{c.passage.meta.get('section') or ''}: {c.text}" for c in candidates],
+                [f"{c.section}: {c.text}" if c.section else c.text for c in candidates],
                 "passage",
             )
         query = request.query_vector
         if query is None:
             query = self.embedder.embed_query(request.question)
         similarities = vectors @ np.asarray(query, dtype=np.float32)
-        vectors_by_id = {id(c): v for c, v in zip(candidates, vectors, strict=True)}
-        for candidate, similarity in zip(candidates, similarities, strict=True):
-            candidate.similarity = float(similarity)
-            own = facts.coverage(candidate.text, languages)
-            section = facts.coverage(str(candidate.passage.meta.get("section", "")), languages)
-            candidate.coverage = max(own, 0.5 * section + 0.5 * own)
-            candidate.score = (
-                config.similarity_weight * candidate.similarity
-                + config.coverage_weight * candidate.coverage
-            )
-        answer_type = expected_answer_type(request.question)
-        ranked = [
-            c
-            for c in sorted(candidates, key=lambda c: -c.score)
-            if can_answer_type(c.text, answer_type)
+        own_terms = [
+            content_terms(f"{c.text} {c.context} {_header_words(c)}", languages) for c in candidates
         ]
-        if not ranked:
-            self.last_support = 0.0
-            return []
-        best = ranked[0]
-        self.last_support = self._support(best)
-        if self.last_support < config.min_support:
-            return []
-        picked = [best]
-        # A two-part question ("What is X, and why Y?") gets the best sentence for each part.
-        for part in split_question(request.question)[1:]:
-            part_best = self._best_for(part, ranked, vectors_by_id, languages)
-            if part_best is not None and all(part_best.text != p.text for p in picked):
-                picked.append(part_best)
-        covered = facts.terms & content_terms(" ".join(p.text for p in picked), languages)
-        for candidate in ranked[1:]:
-            if len(picked) >= config.max_sentences:
-                break
-            # Overlapping chunks hold the same sentence twice; quote it once.
-            if any(candidate.text == p.text for p in picked):
-                continue
-            # A sentence that covers question words the quotes so far do not (the second
-            # half of a two-part question) may trail the best one by twice the margin.
-            new_terms = (facts.terms & content_terms(candidate.text, languages)) - covered
-            margin = config.keep_margin * (2 if new_terms else 1)
-            if candidate.score >= best.score - margin:
-                picked.append(candidate)
-                covered |= new_terms
-        # Quote in reading order within each passage, passages in rank order.
-        return sorted(picked, key=lambda c: (c.passage.n, c.order))
+        section_terms = {c.section: content_terms(c.section, languages) for c in candidates}
+        weights = facts.rarity_weights(own_terms)
+        for candidate, vector, similarity, terms in zip(
+            candidates, vectors, similarities, own_terms, strict=True
+        ):
+            candidate.vector = vector
+            candidate.similarity = float(similarity)
+            own = facts.coverage_of_terms(terms, weights)
+            section = facts.coverage_of_terms(section_terms[candidate.section], weights)
+            candidate.coverage = max(own, 0.5 * section + 0.5 * own)
+            candidate.score = candidate.similarity + self.config.coverage_weight * (
+                candidate.coverage
+            )
+        return candidates
+
+    def _signals(
+        self,
+        typed: list[Candidate],
+        candidates: list[Candidate],
+        request: GenerationRequest,
+        facts: QuestionFacts,
+        context: str,
+    ) -> Signals:
+        best = typed[0]
+        similarities = [c.similarity for c in candidates]
+        cross = best.passage.meta.get("language") != request.language
+        lexical_rank = best.passage.scored.lexical_rank
+        ranked_similarities = request.sentence_similarities[:21]
+        global_contrast = 0.0
+        if len(ranked_similarities) > 3:
+            rest = np.asarray(ranked_similarities[1:], dtype=np.float64)
+            global_contrast = float(
+                (ranked_similarities[0] - rest.mean()) / max(float(rest.std()), 1e-3)
+            )
+        return Signals(
+            global_contrast=global_contrast,
+            similarity=best.similarity,
+            contrast=best.similarity - statistics.median(similarities),
+            coverage=0.0 if cross else best.coverage,
+            cross_language=1.0 if cross else 0.0,
+            names_found=facts.names_found(context),
+            lexical_agreement=1.0 if lexical_rank is not None and lexical_rank < 5 else 0.0,
+            margin=best.score - typed[1].score if len(typed) > 1 else 0.1,
+            unknown_words=0.0
+            if cross
+            else unknown_share(
+                request.asked or request.question, [request.language], request.vocabulary
+            ),
+        )
 
     def _best_for(
         self,
         part: str,
-        ranked: list[Candidate],
-        vectors: dict[int, np.ndarray],
+        candidates: list[Candidate],
+        request: GenerationRequest,
         languages: list[str],
     ) -> Candidate | None:
         """The candidate that best answers one part of a question (same scoring)."""
-        query = self.embedder.embed_query(part)
+        query = np.asarray(self.embedder.embed_query(part), dtype=np.float32)
         facts = QuestionFacts.of(part, languages)
-        answer_type = expected_answer_type(part)
+        answer_type = expected_answer_type(part, request.language)
         scored = [
             (
-                self.config.similarity_weight * float(vectors[id(c)] @ query)
+                float(c.vector @ query)
                 + self.config.coverage_weight * facts.coverage(c.text, languages),
                 c,
             )
-            for c in ranked
-            if can_answer_type(c.text, answer_type)
+            for c in candidates
+            if c.vector is not None and can_answer_type(c.text, answer_type, part)
         ]
         return max(scored, key=lambda pair: pair[0])[1] if scored else None
 
-    def _support(self, candidate: Candidate) -> float:
-        # e5 cosines are compressed into ~0.75-0.92; rescale so 0.80 -> 0 and 0.90 -> 1.
-        similarity = (candidate.similarity - 0.80) / 0.10
-        if candidate.passage.meta.get("language") != self._question_language:
-            # Across languages the question's words cannot occur in the passage, so lexical
-            # coverage says nothing; only the multilingual similarity does, and e5 scores a
-            # translation about 0.02 lower than the same sentence in the question's language.
-            return similarity + 0.2
-        return 0.6 * similarity + 0.4 * candidate.coverage
-
-    @staticmethod
-    def _stored_candidates(
-        passages: list[Passage], request: GenerationRequest
-    ) -> tuple[list[Candidate], np.ndarray]:
-        """Candidates from the sentence index: their vectors were computed at ingest."""
-        by_chunk = {p.scored.chunk_id: p for p in passages}
-        candidates: list[Candidate] = []
-        vectors: list[np.ndarray] = []
-        for record, vector in request.sentences:
-            passage = by_chunk.get(str(record.metadata.get("parent")))
-            if passage is None:
+    def _overview(self, best: Candidate, ranked: list[Candidate]) -> list[Candidate]:
+        """Key sentences of the best candidate's section (or passage), in reading order."""
+        same_section = [
+            c
+            for c in ranked
+            if c.passage.meta.get("doc_id") == best.passage.meta.get("doc_id")
+            and (c.section == best.section if best.section else c.passage is best.passage)
+            and not is_table_row(c.text)
+            and len(c.text.split()) >= 5
+        ]
+        picked: list[Candidate] = []
+        for candidate in same_section:
+            if any(candidate.text == p.text for p in picked):
                 continue
-            candidates.append(
-                Candidate(
-                    passage=passage,
-                    text=_with_list(passage.text, record.text.strip()),
-                    order=int(record.metadata.get("start", 0)),
-                    context=str(record.metadata.get("context") or ""),
-                )
-            )
-            vectors.append(vector)
-        if not vectors:
-            return [], np.zeros((0, 1), dtype=np.float32)
-        return candidates, np.vstack(vectors)
+            picked.append(candidate)
+            if len(picked) >= self.config.overview_sentences:
+                break
+        if best not in picked:
+            picked.insert(0, best)
+        return sorted(picked[: self.config.overview_sentences + 1], key=_reading_order)
 
-    @staticmethod
-    def _candidates(passages: list[Passage]) -> list[Candidate]:
-        candidates: list[Candidate] = []
-        for passage in passages:
-            for order, (start, end) in enumerate(sentence_spans(passage.text)):
-                text = passage.text[start:end].strip()
-                if len(text.split()) >= 4 or is_table_row(text):
-                    candidates.append(Candidate(passage=passage, text=text, order=order))
-        return candidates
+
+def _header_words(candidate: Candidate) -> str:
+    return " ".join(sorted(concept_words(candidate.context))) if candidate.context else ""
+
+
+def _reading_order(candidate: Candidate) -> tuple[int, int, int]:
+    meta = candidate.passage.meta
+    return (int(meta.get("page") or 0), int(meta.get("char_start") or 0), candidate.order)
+
+
+# Composition ----------------------------------------------------------------------------------
+def _lead_in(passage: Passage, language: str) -> str:
+    if passage.page is not None:
+        return phrase("lead_in_page", language, source=passage.title, page=passage.page)
+    return phrase("lead_in", language, source=passage.title)
+
+
+def _quote(candidate: Candidate) -> str:
+    return f"“{candidate.text}” [{candidate.passage.n}]"
+
+
+def _table_answer(candidate: Candidate, request: GenerationRequest) -> str | None:
+    header: Header = parse_header(candidate.context)
+    columns = len(header.columns) or None
+    row: Row | None = row_cells(candidate.text, columns)
+    if row is None or not row.label:
+        return None
+    unit = f" ({header.unit})" if header.unit else ""
+    languages = [request.language, str(candidate.passage.meta.get("language", ""))]
+    if columns and len(row.cells) == columns:
+        column = pick_column(request.asked or request.question, header, languages)
+        if column is not None:
+            return f"{row.label}, {header.columns[column]}: {row.cells[column]}{unit}."
+        cells = "; ".join(
+            f"{label} {value}" for label, value in zip(header.columns, row.cells, strict=True)
+        )
+        return f"{row.label}{unit}: {cells}."
+    return None
+
+
+def compose(selection: Selection, request: GenerationRequest) -> str:
+    language = request.language
+    if not selection.picked:
+        return phrase("refusal", language)
+    first = selection.picked[0]
+    lead = _lead_in(first.passage, language)
+    if selection.shape == "overview":
+        lines = "\n".join(f"- {_quote(c)}" for c in selection.picked)
+        return f"{lead}\n{lines}"
+    if selection.shape == "table":
+        cell = _table_answer(first, request)
+        if cell is not None:
+            return f"{lead} {cell} {_quote(first)}"
+    parts = []
+    for candidate in selection.picked:
+        prefix = f"{candidate.context}: " if candidate.context else ""
+        parts.append(f"{prefix}{_quote(candidate)}")
+    return f"{lead} {' '.join(parts)}"
+
+
+# Candidates -----------------------------------------------------------------------------------
+def _stored_candidates(
+    passages: list[Passage], request: GenerationRequest
+) -> tuple[list[Candidate], np.ndarray]:
+    """Candidates from the sentence index: their vectors were computed at ingest."""
+    by_chunk = {p.scored.chunk_id: p for p in passages}
+    candidates: list[Candidate] = []
+    vectors: list[np.ndarray] = []
+    for record, vector in request.sentences:
+        passage = by_chunk.get(str(record.metadata.get("parent")))
+        if passage is None:
+            continue
+        candidates.append(
+            Candidate(
+                passage=passage,
+                text=_with_list(passage.text, record.text.strip()),
+                order=int(record.metadata.get("start", 0)),
+                context=str(record.metadata.get("context") or ""),
+            )
+        )
+        vectors.append(vector)
+    if not vectors:
+        return [], np.zeros((0, 1), dtype=np.float32)
+    return candidates, np.vstack(vectors)
+
+
+def _candidates(passages: list[Passage]) -> list[Candidate]:
+    candidates: list[Candidate] = []
+    for passage in passages:
+        for order, (start, end) in enumerate(sentence_spans(passage.text)):
+            text = passage.text[start:end].strip()
+            if len(text.split()) >= 4 or is_table_row(text):
+                candidates.append(Candidate(passage=passage, text=text, order=order))
+    return candidates
 
 
 def _with_list(passage_text: str, sentence: str) -> str:

@@ -20,7 +20,13 @@ Factory = Callable[["Settings", "Embedder"], AnswerBackend]
 def _extractive(settings: Settings, embedder: Embedder) -> AnswerBackend:
     from assistant.answer.extractive import ExtractiveBackend, ExtractiveConfig
 
-    return ExtractiveBackend(embedder, ExtractiveConfig(max_sentences=settings.answer_sentences))
+    return ExtractiveBackend(
+        embedder,
+        ExtractiveConfig(
+            refusal_threshold=settings.refusal_threshold,
+            overview_sentences=settings.answer_sentences,
+        ),
+    )
 
 
 def _llamacpp(settings: Settings, embedder: Embedder) -> AnswerBackend:

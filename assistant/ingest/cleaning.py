@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 _BULLET = re.compile(r"^(?:[•▪◦●■□➢►‣⁃*]|[-–—](?=\s)|\(?[a-zA-Z0-9]{1,3}\)(?=\s))")
 _NUMBER_TOKEN = re.compile(r"^[-−+]?\(?\d[\d\s.,]*%?\)?$")
+_CELL = re.compile(r"^[-−–+]?\d+(?:[.,]\d+)?%?$")
 _NUMBER_GROUP = re.compile(r"(?<![\w,.])[-−]?\d{1,3}(?:[  ]\d{3})*(?:[.,]\d+)?(?![\w])")
 _TERMINAL = '.!?:;”"»'
 _PAGE_NUMBER = re.compile(r"^(?:(?:sivu|sida|page|s\.)\s*)?\d{1,3}(?:\s*/\s*\d{1,3})?$", re.I)
@@ -46,6 +47,16 @@ def normalise(text: str) -> str:
 
 def is_table_row(line: str) -> bool:
     """A label followed by two or more numbers, or a line made only of numbers."""
+    tokens = line.split()
+    # "Valmistus omaan käyttöön 675 600 600 600 0": five cells that would read as one number
+    # with space as the thousands separator; three or more number tokens end a row.
+    trailing = 0
+    for token in reversed(tokens):
+        if not _CELL.match(token):
+            break
+        trailing += 1
+    if trailing >= 3 and len(tokens) - trailing <= 8:
+        return True
     groups = _NUMBER_GROUP.findall(line)
     if len(groups) >= 3:
         label = _NUMBER_GROUP.sub("", line).strip()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 
 from assistant.ingest.chunking import split_text
@@ -14,7 +15,7 @@ from assistant.language import detect_language
 from assistant.schema import Chunk, LoadedDocument, Page
 
 # Bump when loading, cleaning or chunking changes, so re-ingesting rebuilds the chunks.
-PIPELINE_VERSION = "8"
+PIPELINE_VERSION = "11"
 
 
 def document_id(path: Path, root: Path) -> str:
@@ -58,8 +59,9 @@ def load_document(
     ]
     full_text = "\n".join(page.text for page in pages)
     # Headings make poor titles (a first heading is often "1. Introduction"): without a title
-    # in the file's own metadata, the file name is the most recognisable name for users.
-    title = raw.title.strip() or path.name
+    # in the file's own metadata, the file name, written as words, is the most recognisable
+    # name for users (answers say "According to <title>", never "... .txt").
+    title = raw.title.strip() or title_from_file_name(path)
     return LoadedDocument(
         path=os.fspath(path),
         doc_id=doc_id or document_id(path, Path.cwd()),
@@ -129,3 +131,12 @@ def sentence_records(document: LoadedDocument, chunks: list[Chunk]) -> list[Sent
         for chunk in chunks
         for sentence in sentences_of(chunk, pages.get(chunk.metadata.get("page"), chunk.text))
     ]
+
+
+def title_from_file_name(path: Path) -> str:
+    """'lahti-konsernihallinto-seurantaraportti-q1-2025.txt' -> 'Lahti konsernihallinto
+    seurantaraportti Q1 2025'."""
+    words = re.split(r"[-_\s.]+", path.stem)
+    shown = [w.upper() if re.fullmatch(r"[a-z]\d+|\d+[a-z]", w) else w for w in words if w]
+    text = " ".join(shown) or path.name
+    return text[:1].upper() + text[1:]

@@ -81,7 +81,16 @@ def sentences_of(chunk: Chunk, page_text: str) -> list[Sentence]:
         row = is_table_row(text)
         if not row and len(text.split()) < _MIN_WORDS:
             continue
-        context = table_header(page_text, base + start) if row else ""
+        context = table_header(page_text, _locate(page_text, text, base + start)) if row else ""
         sentence_id = hashlib.sha256(f"{chunk.chunk_id}\x1f{start}".encode()).hexdigest()[:32]
         records.append(Sentence(sentence_id, chunk, start, end, context))
     return records
+
+
+def _locate(page_text: str, text: str, expected: int) -> int:
+    """Where the row starts in its page. Found by its text near the expected offset, because
+    a chunk's char_start is not always the page offset of its first character (overlap)."""
+    found = page_text.find(text, max(0, expected - 2000))
+    if found < 0:
+        found = page_text.find(text)
+    return found if found >= 0 else expected

@@ -141,6 +141,7 @@ class LexicalIndex:
         self._verified_at = time.monotonic()
         self.last_error: str | None = None
         self.rebuilds = 0
+        self._vocabularies: dict[int, frozenset[str]] = {}
 
     # The current version, read-only ------------------------------------------------------
     @property
@@ -370,6 +371,19 @@ class LexicalIndex:
             self._refresh_lock.release()
 
     # Search -------------------------------------------------------------------------------
+    def vocabulary(self) -> frozenset[str]:
+        """Every token (word and stem) of the current index: the answer step asks whether a
+        question's words occur anywhere in the documents at all."""
+        self._maybe_refresh()
+        state = self._state
+        if state.bm25 is None:
+            return frozenset()
+        cached = self._vocabularies.get(id(state))
+        if cached is None:
+            cached = frozenset(state.bm25.vocab_dict)
+            self._vocabularies = {id(state): cached}
+        return cached
+
     def search(
         self,
         question: str,

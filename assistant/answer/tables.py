@@ -1,0 +1,172 @@
+"""Reading one row of a table extracted from a PDF: its label, its cells and the column each
+cell belongs to, so a table question is answered with the cell, its row label and column
+header ("Liikevaihto, Ennuste 2025: 77 501 (1 000 euroa)") instead of a row of bare numbers.
+
+PDF text loses the cell borders: "Liikevaihto 75 754 77 501 77 501 77 501 0" holds five
+numbers written with space as the thousands separator. The row is split into exactly as many
+numbers as the table has columns; a group of three digits can continue the number before it,
+anything else starts a new one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+
+from assistant.answer.evidence import content_terms, numbers
+from assistant.text.profiles import profiles
+
+_NUMBER_TOKEN = re.compile(r"^[-−–+]?\d+(?:[.,]\d+)?%?$")
+_YEAR = re.compile(r"^(19|20)\d{2}$")
+# Units written above financial tables ("1 000 euroa", "tkr", "Mkr", "milj. euroa").
+_UNIT = re.compile(
+    r"((?:1\s?000|1000|tuhatta|milj\.?|miljoonaa|tusen|miljoner)\s+)?"
+    r"(euroa|eur|€|kronor|kr|sek|tkr|mkr|mnkr|msek|tsek|mn|tuhatta euroa)\b",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    cells: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Header:
+    caption: str
+    unit: str
+    columns: tuple[str, ...]
+
+
+def _segmentations(tokens: list[str], count: int) -> list[list[str]]:
+    """Ways to join number tokens into exactly `count` numbers (a 3-digit token may continue
+    the number before it; a signed token always starts one)."""
+    results: list[list[str]] = []
+
+    def walk(index: int, current: list[str]) -> None:
+        if len(results) > 8 or len(current) > count:
+            return
+        if index == len(tokens):
+            if len(current) == count:
+                results.append(list(current))
+            return
+        token = tokens[index]
+        can_continue = (
+            current
+            and re.fullmatch(r"\d{3}", token)
+            and re.fullmatch(r"[-−–]?\d[\d ]*", current[-1])
+        )
+        if can_continue:
+            current[-1] = f"{current[-1]} {token}"
+            walk(index + 1, current)
+            current[-1] = current[-1].rsplit(" ", 1)[0]
+        current.append(token)
+        walk(index + 1, current)
+        current.pop()
+
+    walk(0, [])
+    return results
+
+
+def split_row(text: str) -> tuple[str, list[str]]:
+    """The row's label (leading words) and its number tokens."""
+    words = text.split()
+    first_number = next((i for i, w in enumerate(words) if _NUMBER_TOKEN.match(w)), len(words))
+    tail = words[first_number:]
+    if not all(_NUMBER_TOKEN.match(w) for w in tail):
+        return text, []
+    return " ".join(words[:first_number]), tail
+
+
+def row_cells(text: str, columns: int | None) -> Row | None:
+    label, tokens = split_row(text)
+    if not tokens:
+        return None
+    if columns is None:
+        # Without a column count, only an unambiguous split will do: no token continues.
+        return Row(label, tuple(tokens))
+    options = _segmentations(tokens, columns)
+    if len(options) != 1:
+        return None
+    return Row(label, tuple(options[0]))
+
+
+def parse_header(context: str) -> Header:
+    """Caption, unit and column labels from the lines above a table (as stored with each row
+    at ingest). Column labels end with a year ("TP 2024", "Ennuste 2025"); what follows the
+    last year is the last column ("Poikkeama KS+LTA/ENN")."""
+    unit_match = _UNIT.search(context)
+    if unit_match:
+        caption, unit, rest = (
+            context[: unit_match.start()].strip(),
+            unit_match.group(0).strip(),
+            context[unit_match.end() :],
+        )
+    else:
+        caption, unit, rest = "", "", context
+    columns: list[str] = []
+    current: list[str] = []
+    for word in rest.split():
+        current.append(word)
+        if _YEAR.match(word):
+            columns.append(" ".join(current))
+            current = []
+    if current:
+        columns.append(" ".join(current))
+    return Header(caption=caption, unit=unit, columns=tuple(columns))
+
+
+@cache
+def _concepts() -> dict[str, frozenset[str]]:
+    """Words that name the same column concept in any language (forecast / prognos /
+    ennuste), from the profiles' `table_terms`."""
+    merged: dict[str, set[str]] = {}
+    for profile in profiles().values():
+        for concept, words in profile.table_terms.items():
+            merged.setdefault(concept, set()).update(words)
+    return {concept: frozenset(words) for concept, words in merged.items()}
+
+
+def concept_words(text: str) -> set[str]:
+    """Every language's words for the column concepts named in a table header, so that a
+    question asking for "prognosen" or "forecast" finds a row under "Ennuste 2025"."""
+    concepts = _concepts()
+    return {word for concept in _concepts_in(text) for word in concepts[concept]}
+
+
+def _concepts_in(text: str) -> set[str]:
+    lower = text.lower()
+    words = set(re.findall(r"[\w+/.]+", lower))
+    found = set()
+    for concept, terms in _concepts().items():
+        if any(t in words or (len(t) > 4 and t in lower) for t in terms):
+            found.add(concept)
+    return found
+
+
+def pick_column(question: str, header: Header, languages: Iterable[str]) -> int | None:
+    """The column the question asks for, or None when no single column stands out."""
+    languages = list(languages)
+    asked_numbers = numbers(question)
+    asked_terms = content_terms(question, languages)
+    asked_concepts = _concepts_in(question)
+    scores = []
+    for label in header.columns:
+        score = 0.0
+        label_numbers = numbers(label)
+        if asked_numbers & label_numbers:
+            score += 1.0
+        elif label_numbers and asked_numbers:
+            score -= 1.0
+        score += 1.5 * len(asked_concepts & _concepts_in(label))
+        score += 0.5 * len(asked_terms & content_terms(label, languages))
+        scores.append(score)
+    if not scores:
+        return None
+    best = max(scores)
+    if best <= 0 or scores.count(best) > 1:
+        return None
+    return scores.index(best)

@@ -1,0 +1,127 @@
+"""Loading and querying language profiles (data files beside this module)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cache, cached_property
+from importlib import resources
+from typing import Any
+
+from assistant.errors import ConfigError
+
+ANSWER_TYPES = ("number", "date", "person", "overview")
+
+
+@dataclass(frozen=True)
+class LanguageProfile:
+    code: str
+    name: str
+    stemmer_name: str | None
+    question_words: frozenset[str]
+    markers: frozenset[str]
+    referring_words: frozenset[str]
+    stopwords: frozenset[str]
+    months: tuple[str, ...]
+    answer_type_patterns: dict[str, tuple[re.Pattern[str], ...]] = field(hash=False)
+    marker_suffixes: tuple[str, ...] = ()
+    # Pronouns that make a short question lean on the previous one ("When does it end?").
+    pronouns: frozenset[str] = frozenset()
+    # Openings that ask about the previous topic ("what about", "hur är det med").
+    referring_phrases: tuple[str, ...] = ()
+    # Words naming a table column's concept (forecast, budget, ...): they let a question in
+    # one language find a column labelled in another ("forecast" -> "Ennuste 2025").
+    table_terms: dict[str, frozenset[str]] = field(default_factory=dict, hash=False)
+
+    @cached_property
+    def stem(self) -> Callable[[list[str]], list[str]] | None:
+        return _snowball(self.stemmer_name) if self.stemmer_name else None
+
+    def answer_type(self, question: str) -> str | None:
+        """number, date, person or overview when the question's wording asks for one."""
+        for kind in ANSWER_TYPES:
+            if any(p.search(question) for p in self.answer_type_patterns.get(kind, ())):
+                return kind
+        return None
+
+    def marker_count(self, words: Iterable[str]) -> int:
+        count = 0
+        for word in words:
+            if (
+                word in self.markers
+                or word in self.question_words
+                or (len(word) > 4 and any(word.endswith(s) for s in self.marker_suffixes))
+            ):
+                count += 1
+        return count
+
+
+@cache
+def _snowball(name: str) -> Callable[[list[str]], list[str]]:
+    import Stemmer
+
+    return Stemmer.Stemmer(name).stemWords  # type: ignore[no-any-return]
+
+
+def _parse(data: dict[str, Any], source: str) -> LanguageProfile:
+    def words(key: str) -> frozenset[str]:
+        return frozenset(str(w).lower() for w in data.get(key) or ())
+
+    try:
+        patterns = {
+            kind: tuple(re.compile(p, re.I) for p in data.get("answer_types", {}).get(kind, ()))
+            for kind in ANSWER_TYPES
+        }
+        return LanguageProfile(
+            code=str(data["code"]),
+            name=str(data["name"]),
+            stemmer_name=data.get("stemmer"),
+            question_words=words("question_words"),
+            markers=words("markers"),
+            referring_words=words("referring_words"),
+            stopwords=words("stopwords"),
+            months=tuple(str(m).lower() for m in data.get("months") or ()),
+            answer_type_patterns=patterns,
+            marker_suffixes=tuple(data.get("marker_suffixes") or ()),
+            pronouns=words("pronouns"),
+            referring_phrases=tuple(str(p).lower() for p in data.get("referring_phrases") or ()),
+            table_terms={
+                str(concept): frozenset(str(w).lower() for w in terms)
+                for concept, terms in (data.get("table_terms") or {}).items()
+            },
+        )
+    except (KeyError, re.error, TypeError, ValueError) as exc:
+        raise ConfigError(f"language profile {source} is invalid: {exc}") from exc
+
+
+@cache
+def profiles() -> dict[str, LanguageProfile]:
+    import yaml
+
+    found: dict[str, LanguageProfile] = {}
+    folder = resources.files("assistant.text").joinpath("profiles")
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".yaml"):
+            loaded = _parse(yaml.safe_load(entry.read_text(encoding="utf-8")), entry.name)
+            found[loaded.code] = loaded
+    return found
+
+
+def known_languages() -> tuple[str, ...]:
+    return tuple(profiles())
+
+
+def profile(code: str) -> LanguageProfile | None:
+    return profiles().get(code)
+
+
+@cache
+def all_stopwords() -> frozenset[str]:
+    """Function words of every profile: they never decide whether a passage answers."""
+    return frozenset().union(*(p.stopwords | p.question_words for p in profiles().values()))
+
+
+@cache
+def all_months() -> tuple[str, ...]:
+    return tuple(m for p in profiles().values() for m in p.months)
