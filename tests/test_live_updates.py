@@ -142,3 +142,43 @@ def test_questions_keep_working_while_another_process_ingests(
         answer = http.post("/api/ask", json={"question": OLD_QUESTION}).json()["answer"]
         assert "5.1 million" in answer and "4.2 million" not in answer
         assert asked > 10  # the loop really ran during the ingest
+
+
+def test_readyz_follows_the_store(
+    tmp_path: Path, fresh_data_dir: Path, own_server: ChromaServer
+) -> None:
+    """503 backend_unavailable while the Chroma server is down, 200 again once it is back,
+    without a restart of the assistant."""
+    collection = f"ready-{uuid.uuid4().hex[:8]}"
+    settings = Settings(
+        data_dir=fresh_data_dir,
+        store="chroma-http",
+        chroma_port=own_server.port,
+        collection=collection,
+    )
+    env = {
+        **os.environ,
+        "ASSISTANT_DATA_DIR": str(fresh_data_dir),
+        "ASSISTANT_STORE": "chroma-http",
+        "ASSISTANT_CHROMA_PORT": str(own_server.port),
+        "ASSISTANT_COLLECTION": collection,
+    }
+    _small_corpus(tmp_path / "docs")
+    first = subprocess.run(
+        [*CLI, "ingest", str(tmp_path / "docs")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert first.returncode == 0, first.stderr
+    with serving(settings) as base:
+        own_server.stop()
+        try:
+            down = httpx.get(f"{base}/readyz", timeout=30)
+            assert down.status_code == 503, down.text
+            assert down.json()["error"]["code"] == "backend_unavailable"
+        finally:
+            own_server.start()
+        up = httpx.get(f"{base}/readyz", timeout=30)
+        assert up.status_code == 200, up.text
