@@ -12,8 +12,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 
 from assistant.ingest.cleaning import is_list_item, is_table_row
+from assistant.text.profiles import profiles
 from assistant.tokens import get_encoding
 
 # Sentence end: terminal punctuation, space, then an upper-case letter, digit, quote or bullet.
@@ -26,6 +28,11 @@ _ABBREVIATION = re.compile(
     r"e\.g|i\.e|etc|no|p|pp|vs|dr|mr|mrs|ms|prof|art|kl|jfr|tel)\.$",
     re.I,
 )
+# The abbreviated words before and after a candidate sentence end: "z." + "B." in "z. B. Dateien",
+# "u. a." in "u. a. Debian", "t.ex." in "t.ex. Region".
+_DOTTED_BEFORE = re.compile(r"(?:\w+\. ?)*\w+\.$")
+_DOTTED_AFTER = re.compile(r"(?:\w+\.(?: |$))+")
+_DOTTED_PIECE = re.compile(r"\w+\.")
 _RUN_ON_WORDS = 35
 _RUN_ON_BREAK = re.compile(r"(?<=[)\d])\s+(?=[A-ZÅÄÖ][A-ZÅÄÖa-zåäö])")
 # A space between two digit groups belongs to a number ("75 754"), so it is no place to cut.
@@ -48,17 +55,22 @@ class TextChunk:
 
 
 def sentence_spans(text: str) -> Iterator[tuple[int, int]]:
-    """(start, end) character spans of sentences, list items and table rows."""
+    """(start, end) character spans of sentences, list items and table rows. A period ends
+    no sentence after an abbreviation (the list below, and every language profile's)."""
     offset = 0
     for line in text.split("\n"):
         end_of_line = offset + len(line)
         if line.strip():
-            if is_table_row(line) or is_list_item(line) or len(line) < 40:
+            # Rows of HTML and Word tables are " | "-joined cells, numbers or not
+            # ("Tätigkeit | Befehl"); a row is one unit, never cut into sentences.
+            if is_table_row(line) or " | " in line or is_list_item(line) or len(line) < 40:
                 yield offset, end_of_line
             else:
                 start = 0
                 for match in _SENTENCE_END.finditer(line):
-                    if _ABBREVIATION.search(line, 0, match.start()):
+                    if _ABBREVIATION.search(line, 0, match.start()) or _ends_in_abbreviation(
+                        line, match.start(), match.end()
+                    ):
                         continue
                     end = match.start() + len(match.group(0).rstrip())
                     yield from _split_run_on(line, offset, start, end)
@@ -66,6 +78,32 @@ def sentence_spans(text: str) -> Iterator[tuple[int, int]]:
                 if start < len(line):
                     yield from _split_run_on(line, offset, start, len(line))
         offset = end_of_line + 1
+
+
+@cache
+def _profile_abbreviations() -> frozenset[str]:
+    """Every language profile's abbreviations, written without spaces ("z. B." -> "z.b.")."""
+    return frozenset(
+        a.replace(" ", "") for profile in profiles().values() for a in profile.abbreviations
+    )
+
+
+def _ends_in_abbreviation(line: str, end: int, next_word: int) -> bool:
+    """Whether the period before `end` belongs to an abbreviation of a language profile.
+    Abbreviations written with spaces span the candidate end: in "z. B. Dateien" the first
+    candidate is after "z.", and "z." + "B." is the abbreviation."""
+    known = _profile_abbreviations()
+    dotted = _DOTTED_BEFORE.search(line, max(0, end - 40), end)
+    if not known or dotted is None:
+        return False
+    before = _DOTTED_PIECE.findall(dotted.group(0))
+    following = _DOTTED_AFTER.match(line, next_word)
+    after = _DOTTED_PIECE.findall(following.group(0)) if following else []
+    for first in range(len(before)):
+        for last in range(len(after) + 1):
+            if "".join(before[first:] + after[:last]).lower() in known:
+                return True
+    return False
 
 
 def _split_run_on(line: str, offset: int, start: int, end: int) -> Iterator[tuple[int, int]]:

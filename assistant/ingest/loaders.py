@@ -171,39 +171,147 @@ def _docx_blocks(document: object) -> list[tuple[str, bool]]:
     return blocks
 
 
+# Block-level elements: each starts a new line. Everything else (a, code, span, em, strong,
+# tt, DocBook's literal/command/filename spans, ...) is inline and joined without added spaces.
+_HTML_BLOCKS = frozenset(
+    "address article aside blockquote body caption center dd details div dl dt fieldset "
+    "figcaption figure form h1 h2 h3 h4 h5 h6 header hr legend li main menu ol p pre section "
+    "summary table tbody td tfoot th thead tr ul".split()
+)
+_HTML_HEADINGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
+# A cell holding one of these (or several paragraphs) makes its row a layout row, read as
+# blocks. One <p> per cell is still a data cell (Word's HTML wraps every cell in one).
+_HTML_LAYOUT = _HTML_BLOCKS - {"p", "td", "th", "caption", "center"}
+_HTML_SKIPPED = ("script", "style", "nav", "footer", "noscript", "template", "head")
+# Navigation that is not a <nav>: DocBook's navheader/navfooter tables and tables of contents
+# repeat chapter titles and link labels ("Kapitel 7. GUI-System | | Kapitel 9. Systemtipps").
+_HTML_NAVIGATION = frozenset(
+    ("navheader", "navfooter", "toc", "list-of-tables", "list-of-figures", "breadcrumb")
+)
+# HTML collapses these (not the no-break space) into one space.
+_HTML_SPACE = re.compile(r"[ \t\n\r\f]+")
+
+
 def load_html(path: Path) -> RawDocument:
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(_read_text(path), "html.parser")
-    for tag in soup(["script", "style", "nav", "footer", "noscript", "template"]):
-        tag.decompose()
     title = soup.title.get_text(strip=True) if soup.title else ""
-    lines: list[str] = []
-    headings: list[str] = []
-    body = soup.body or soup
-    for element in body.find_all(["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "tr", "pre"]):
-        if element.name == "tr":
-            text = " | ".join(c.get_text(" ", strip=True) for c in element.find_all(["td", "th"]))
-        elif element.find_parent(["li", "p", "tr"]) is not None and element.name != "li":
-            continue
-        else:
-            text = element.get_text(" ", strip=True)
-        if not text:
-            continue
-        if element.name == "li":
-            text = f"• {text}"
-        lines.append(text)
-        if element.name.startswith("h"):
-            headings.append(text)
-    if not lines:
-        lines = [body.get_text("\n", strip=True)]
+    for tag in soup(_HTML_SKIPPED):
+        tag.decompose()
+    for tag in soup.find_all(_is_navigation):
+        tag.decompose()
+    lines = _HtmlLines()
+    lines.block(soup.body or soup)
     return RawDocument(
-        pages=["\n".join(lines)],
+        pages=["\n".join(lines.lines)],
         numbers=[None],
         title=title,
         from_layout=False,
-        headings=[headings],
+        headings=[lines.headings],
     )
+
+
+def _is_navigation(tag: Any) -> bool:
+    return bool(_HTML_NAVIGATION.intersection(tag.get("class") or ())) or (
+        tag.get("role") == "navigation"
+    )
+
+
+class _HtmlLines:
+    """Text of an HTML tree as lines, the way a browser lays it out: whitespace inside a block
+    collapses to single spaces, and only block boundaries (and <br>) break lines, because
+    sentence splitting works line by line. A table row is one line of " | "-joined cells; a
+    row whose cells hold paragraphs or lists (layout tables such as DocBook's admonitions)
+    is read as blocks instead."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.headings: list[str] = []
+        self._inline: list[str] = []
+        self._bullet = False  # the next line begins a list item
+
+    def block(self, element: Any) -> None:
+        from bs4 import NavigableString, Tag
+
+        for node in element.children:
+            if isinstance(node, Tag):
+                self._tag(node)
+            elif type(node) is NavigableString:  # not comments, doctypes or CDATA
+                self._inline.append(str(node))
+
+    def _tag(self, tag: Any) -> None:
+        name = tag.name
+        if name == "br":
+            self._flush()
+        elif name == "pre":
+            self._flush()
+            for line in tag.get_text().split("\n"):
+                self._emit(line.strip())
+        elif name in _HTML_HEADINGS:
+            self._flush()
+            text = _inline_text(tag)
+            if text:
+                self.lines.append(text)
+                self.headings.append(text)
+        elif name == "tr":
+            self._flush()
+            self._row(tag)
+        elif name == "li":
+            self._flush()
+            self._bullet = True
+            self.block(tag)
+            self._flush()
+            self._bullet = False
+        elif name in _HTML_BLOCKS:
+            self._flush()
+            self.block(tag)
+            self._flush()
+        else:
+            self.block(tag)
+
+    def _row(self, row: Any) -> None:
+        cells = row.find_all(("td", "th"), recursive=False)
+        if any(cell.find(_HTML_LAYOUT) or len(cell.find_all("p")) > 1 for cell in cells):
+            for cell in cells:
+                self.block(cell)
+                self._flush()
+            return
+        texts = [_inline_text(cell) for cell in cells]
+        filled = [t for t in texts if t]
+        if len(filled) == 1:  # a label such as an admonition's "Tipp" is no table row
+            self._emit(filled[0])
+        elif filled:
+            self._emit(" | ".join(texts))
+
+    def _flush(self) -> None:
+        text = _collapse("".join(self._inline))
+        self._inline = []
+        self._emit(text)
+
+    def _emit(self, text: str) -> None:
+        if not text:
+            return
+        if self._bullet:
+            text = f"• {text}"
+            self._bullet = False
+        self.lines.append(text)
+
+
+def _collapse(text: str) -> str:
+    return _HTML_SPACE.sub(" ", text).strip()
+
+
+def _inline_text(tag: Any) -> str:
+    """A heading's or a cell's text on one line (a <br> in it is a space)."""
+    from bs4 import NavigableString, Tag
+
+    parts = [
+        " " if isinstance(node, Tag) else str(node)
+        for node in tag.descendants
+        if (isinstance(node, Tag) and node.name == "br") or type(node) is NavigableString
+    ]
+    return _collapse("".join(parts))
 
 
 def load_markdown(path: Path) -> RawDocument:

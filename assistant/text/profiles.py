@@ -33,6 +33,8 @@ class LanguageProfile:
     # Words naming a table column's concept (forecast, budget, ...): they let a question in
     # one language find a column labelled in another ("forecast" -> "Ennuste 2025").
     table_terms: dict[str, frozenset[str]] = field(default_factory=dict, hash=False)
+    # Abbreviations whose period ends no sentence ("z. B.", "t.ex."), lower-case.
+    abbreviations: frozenset[str] = frozenset()
 
     @cached_property
     def stem(self) -> Callable[[list[str]], list[str]] | None:
@@ -90,6 +92,7 @@ def _parse(data: dict[str, Any], source: str) -> LanguageProfile:
                 str(concept): frozenset(str(w).lower() for w in terms)
                 for concept, terms in (data.get("table_terms") or {}).items()
             },
+            abbreviations=words("abbreviations"),
         )
     except (KeyError, re.error, TypeError, ValueError) as exc:
         raise ConfigError(f"language profile {source} is invalid: {exc}") from exc
