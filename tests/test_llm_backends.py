@@ -295,15 +295,19 @@ def test_models_load_without_weight_repacking(
     assert bindings.llama_model_default_params().use_extra_bufts
 
 
-def _run_isolated(script: str, timeout: float = 600) -> dict[str, Any]:
+def _run_isolated(script: str, timeout: float = 1200) -> dict[str, Any]:
     """Run Python code in a child process and return the JSON it prints last; a native crash
-    (SIGSEGV in llama.cpp) fails the calling test with the signal and the end of stderr."""
-    process = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    (SIGSEGV in llama.cpp) or a hang fails the calling test with the end of stderr."""
+    try:
+        process = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(script)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as exc:
+        stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
+        pytest.fail(f"model subprocess still running after {timeout:.0f} s:\n{stderr[-3000:]}")
     if process.returncode != 0:
         how = (
             f"killed by {signal.Signals(-process.returncode).name}"
@@ -312,6 +316,13 @@ def _run_isolated(script: str, timeout: float = 600) -> dict[str, Any]:
         )
         pytest.fail(f"model subprocess {how}; stderr ends:\n{process.stderr[-3000:]}")
     return dict(json.loads(process.stdout.strip().splitlines()[-1]))
+
+
+def test_a_native_crash_fails_one_test_with_its_signal() -> None:
+    with pytest.raises(pytest.fail.Exception, match="killed by SIGSEGV"):
+        _run_isolated(
+            "import os, signal, sys; sys.stderr.write('boom'); os.kill(os.getpid(), signal.SIGSEGV)"
+        )
 
 
 @pytest.fixture(scope="session")
