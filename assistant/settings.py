@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     # Retrieval.
     top_k: int = Field(5, ge=1, le=50)
     candidates: int = Field(30, ge=1, le=500)
-    rrf_k: int = Field(60, ge=1)
+    rrf_k: int = Field(10, ge=1)
     dense_weight: float = Field(0.5, ge=0)
     lexical_weight: float = Field(0.3, ge=0)
     sentence_weight: float = Field(1.0, ge=0)
@@ -75,7 +75,8 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(1000, ge=10)
     # Key sentences quoted in an overview answer ("summarise ...").
     answer_sentences: int = Field(4, ge=1, le=10)
-    refusal_threshold: float = Field(0.5, ge=0, le=1)
+    # Refuse below this calibrated answerability (chosen on the dev split: false refusals <= 0.08).
+    refusal_threshold: float = Field(0.45, ge=0, le=1)
     llamacpp_model_path: Path | None = None
     llamacpp_threads: int = Field(2, ge=1)
     llamacpp_context: int = Field(4096, ge=512)

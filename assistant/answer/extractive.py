@@ -72,7 +72,7 @@ class Candidate:
 class ExtractiveConfig:
     passages: int = 5
     # Refuse when the calibrated answerability is below this (settings.refusal_threshold).
-    refusal_threshold: float = 0.5
+    refusal_threshold: float = 0.45
     coverage_weight: float = 0.35
     overview_sentences: int = 4
 
@@ -169,7 +169,7 @@ class ExtractiveBackend(AnswerBackend):
         facts: QuestionFacts,
         languages: list[str],
     ) -> list[Candidate]:
-        candidates, vectors = _stored_candidates(passages, request)
+        candidates, vectors = _complete_lists(*_stored_candidates(passages, request))
         if not candidates:
             candidates = _candidates(passages)
             if not candidates:
@@ -258,25 +258,26 @@ class ExtractiveBackend(AnswerBackend):
         return max(scored, key=lambda pair: pair[0])[1] if scored else None
 
     def _overview(self, best: Candidate, ranked: list[Candidate]) -> list[Candidate]:
-        """Key sentences of the best candidate's section (or passage), in reading order."""
-        same_section = [
-            c
-            for c in ranked
-            if c.passage.meta.get("doc_id") == best.passage.meta.get("doc_id")
-            and (c.section == best.section if best.section else c.passage is best.passage)
-            and not is_table_row(c.text)
-            and len(c.text.split()) >= 5
-        ]
-        picked: list[Candidate] = []
-        for candidate in same_section:
-            if any(candidate.text == p.text for p in picked):
-                continue
-            picked.append(candidate)
+        """Key sentences of the best candidate's section, topped up from the same document
+        when the section is short, in reading order."""
+        doc = best.passage.meta.get("doc_id")
+
+        def usable(c: Candidate) -> bool:
+            return (
+                c.passage.meta.get("doc_id") == doc
+                and not is_table_row(c.text)
+                and len(c.text.split()) >= 5
+            )
+
+        same_section = [c for c in ranked if usable(c) and c.section == best.section]
+        same_doc = [c for c in ranked if usable(c)]
+        picked: list[Candidate] = [best]
+        for candidate in [*same_section, *same_doc]:
             if len(picked) >= self.config.overview_sentences:
                 break
-        if best not in picked:
-            picked.insert(0, best)
-        return sorted(picked[: self.config.overview_sentences + 1], key=_reading_order)
+            if all(candidate.text != p.text for p in picked):
+                picked.append(candidate)
+        return sorted(picked, key=_reading_order)
 
 
 def _header_words(candidate: Candidate) -> str:
@@ -362,6 +363,23 @@ def _stored_candidates(
     if not vectors:
         return [], np.zeros((0, 1), dtype=np.float32)
     return candidates, np.vstack(vectors)
+
+
+def _complete_lists(
+    candidates: list[Candidate], vectors: np.ndarray
+) -> tuple[list[Candidate], np.ndarray]:
+    """Overlapping chunks can cut a list after its introduction ("... avtal med:"): when the
+    same sentence with its items comes from the next chunk, that one is the one to quote, so
+    the cut copy is dropped."""
+    complete = {
+        c.text.split("\n", 1)[0]
+        for c in candidates
+        if "\n" in c.text and c.text.split("\n", 1)[0].endswith(":")
+    }
+    keep = [i for i, c in enumerate(candidates) if c.text not in complete]
+    if len(keep) == len(candidates):
+        return candidates, vectors
+    return [candidates[i] for i in keep], vectors[keep]
 
 
 def _candidates(passages: list[Passage]) -> list[Candidate]:
