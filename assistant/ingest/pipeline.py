@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from assistant.errors import DocumentError
 from assistant.ingest.check import Damage, inspect
@@ -95,13 +95,48 @@ class IngestReport:
         }
 
 
+# Texts (chunks and sentences) gathered from files before they are embedded and written.
+BATCH_TEXTS = 512
+
+
+@dataclass
+class _Plan:
+    """What ingesting one changed file will write."""
+
+    doc_id: str
+    old: dict[str, dict[str, Any]]
+    chunks: list[Chunk]
+    new: list[Chunk]
+    kept: list[Chunk]
+    sentences: list[Sentence]
+    old_groups: tuple[str, ...] | None
+    groups: tuple[str, ...]
+
+    @property
+    def texts(self) -> int:
+        return len(self.new) + len(self.sentences)
+
+    @property
+    def stale(self) -> set[str]:
+        return set(self.old) - {chunk.chunk_id for chunk in self.chunks}
+
+
+class Parts(NamedTuple):
+    store: VectorStore
+    sentences: VectorStore
+    lexical: LexicalIndex
+    embedder: Embedder
+
+
 class Ingestor:
+    store: VectorStore
+    sentences: VectorStore
+    lexical: LexicalIndex
+    embedder: Embedder
+
     def __init__(
         self,
-        store: VectorStore,
-        sentences: VectorStore,
-        lexical: LexicalIndex,
-        embedder: Embedder,
+        parts: Callable[[], Parts],
         chunk_tokens: int,
         overlap: int,
         *,
@@ -109,10 +144,11 @@ class Ingestor:
         lock: Path | None = None,
         id_root: Path | None = None,
     ) -> None:
-        self.store = store
-        self.sentences = sentences
-        self.lexical = lexical
-        self.embedder = embedder
+        """parts opens the stores, the lexical index and the embedder: called once the write
+        lock is held, because two processes opening a new embedded store at once race to
+        create its tables."""
+        self._parts = parts
+        self._opened = False
         self.chunk_tokens = chunk_tokens
         self.overlap = overlap
         self.limits = limits or Limits()
@@ -126,11 +162,14 @@ class Ingestor:
         from assistant.ingest.lock import lock_path
 
         s = assistant.settings
+
+        def parts() -> Parts:
+            return Parts(
+                assistant.store, assistant.sentences, assistant.lexical, assistant.embedder
+            )
+
         return cls(
-            assistant.store,
-            assistant.sentences,
-            assistant.lexical,
-            assistant.embedder,
+            parts,
             s.chunk_tokens,
             s.chunk_overlap,
             limits=Limits.from_settings(s),
@@ -140,12 +179,19 @@ class Ingestor:
             id_root=s.documents_root or Path(s.data_dir).resolve().parent,
         )
 
+    def _open(self) -> None:
+        if not self._opened:
+            self.store, self.sentences, self.lexical, self.embedder = self._parts()
+            self._opened = True
+
     @contextlib.contextmanager
     def _writing(self, wait: bool, on_wait: Callable[[str], None] | None) -> Iterator[None]:
         if self.lock is None:
+            self._open()
             yield
             return
         with writer_lock(self.lock, wait=wait, on_wait=on_wait):
+            self._open()
             # A store opened before the lock was ours may hold a view from before the
             # previous writer's changes (embedded Chroma): look again before writing.
             self.store.follow_writes()
@@ -189,6 +235,7 @@ class Ingestor:
                 by_path[str(meta["path"])] = str(meta.get("doc_id"))
 
         group_files: dict[Path, tuple[str, ...] | None] = {}
+        pending: list[_Plan] = []
         for index, (path, root) in enumerate(files):
             if progress:
                 progress(path.name, index, len(files))
@@ -196,11 +243,21 @@ class Ingestor:
                 chosen = explicit
                 if chosen is None:
                     chosen = groups_for(path, root, group_files)
-                self._ingest_file(path, chosen, existing, by_path, report)
+                plan = self._plan_file(path, chosen, existing, by_path, report)
             except DocumentError as exc:
                 report.failed.append((exc.path, exc.reason))
+                continue
             except OSError as exc:
                 report.failed.append((str(path), f"cannot read: {exc.strerror or exc}"))
+                continue
+            if plan is not None:
+                pending.append(plan)
+            # Embedding and writing in batches that span files: small files alone would
+            # make small embedding batches and many store round trips.
+            if sum(p.texts for p in pending) >= BATCH_TEXTS:
+                self._commit(pending, report)
+                pending = []
+        self._commit(pending, report)
         if progress:
             progress("", len(files), len(files))
 
@@ -220,7 +277,7 @@ class Ingestor:
         report.lexical_rebuilt = sync(self.lexical, ids, self.store.iter_chunks)
         return report
 
-    # One file -------------------------------------------------------------------------------
+    # Files: planned one by one, written in batches ----------------------------------------
     def _ingest_file(
         self,
         path: Path,
@@ -229,6 +286,20 @@ class Ingestor:
         by_path: dict[str, str],
         report: IngestReport,
     ) -> None:
+        plan = self._plan_file(path, groups, existing, by_path, report)
+        if plan is not None:
+            self._commit([plan], report)
+
+    def _plan_file(
+        self,
+        path: Path,
+        groups: tuple[str, ...] | None,
+        existing: Existing,
+        by_path: dict[str, str],
+        report: IngestReport,
+    ) -> _Plan | None:
+        """Load and chunk one file and decide what to write (nothing is written yet); None
+        when it is unchanged."""
         size = path.stat().st_size
         if size > self.limits.max_file_bytes:
             raise DocumentError(str(path), self.limits.file_too_large(size))
@@ -253,7 +324,7 @@ class Ingestor:
             )
         ):
             report.unchanged.append(doc_id)
-            return
+            return None
         document = load_document(path, groups, doc_id=doc_id, limits=self.limits)
         chunks = chunk_document(document, self.chunk_tokens, self.overlap, digest)
         if not any(_LETTER_OR_DIGIT.search(chunk.text) for chunk in chunks):
@@ -268,30 +339,42 @@ class Ingestor:
         # Chunks whose text is unchanged keep their vectors, but their metadata (hash,
         # positions) must be rewritten so the document reads as complete next time.
         kept = [chunk for chunk in chunks if chunk.chunk_id in old]
-        if new:
-            # Sentences first: a chunk in the store always has its sentences, and sentences
-            # left without a chunk by a kill are swept at the end of the next run.
-            sentences = sentence_records(document, new)
-            listed: dict[str, list[str]] = {chunk.chunk_id: [] for chunk in new}
-            for sentence in sentences:
-                listed[sentence.parent.chunk_id].append(sentence.sentence_id)
-            for chunk in new:
-                # Retrieval fetches a chunk's sentences by these ids, not by a filter.
-                chunk.metadata["sentence_ids"] = ",".join(listed[chunk.chunk_id])
+        sentences = sentence_records(document, new) if new else []
+        listed: dict[str, list[str]] = {chunk.chunk_id: [] for chunk in new}
+        for sentence in sentences:
+            listed[sentence.parent.chunk_id].append(sentence.sentence_id)
+        for chunk in new:
+            # Retrieval fetches a chunk's sentences by these ids, not by a filter.
+            chunk.metadata["sentence_ids"] = ",".join(listed[chunk.chunk_id])
+        return _Plan(doc_id, old, chunks, new, kept, sentences, old_groups, groups)
+
+    def _commit(self, plans: list[_Plan], report: IngestReport) -> None:
+        """Write planned files: the sentences of all of them first, then their chunks, then
+        the stale records. A chunk in the store therefore always has its sentences, and
+        sentences left without a chunk by a kill are swept at the end of the next run."""
+        if not plans:
+            return
+        sentences = [s for plan in plans for s in plan.sentences]
+        new = [c for plan in plans for c in plan.new]
+        if sentences:
             self._write_sentences(sentences)
-            vectors = self.embedder.embed_passages([c.indexed_text() for c in new])
-            self.store.upsert(new, vectors)
-        if kept:
-            self._rewrite_metadata(kept, old)
-        stale = sorted(set(old) - {chunk.chunk_id for chunk in chunks})
+        if new:
+            self.store.upsert(new, self.embedder.embed_passages([c.indexed_text() for c in new]))
+        for plan in plans:
+            if plan.kept:
+                self._rewrite_metadata(plan.kept, plan.old)
+        stale = sorted({i for plan in plans for i in plan.stale})
         if stale:
             self.store.delete(stale)
             self.sentences.delete_where({"parent": {"$in": stale}})
-        report.chunks_written += len(new)
-        report.chunks_deleted += len(stale)
-        (report.updated if old else report.added).append(doc_id)
-        if old and tuple(old_groups or ()) != groups:
-            report.groups_changed.append((doc_id, ",".join(old_groups or ()), ",".join(groups)))
+        for plan in plans:
+            report.chunks_written += len(plan.new)
+            report.chunks_deleted += len(plan.stale)
+            (report.updated if plan.old else report.added).append(plan.doc_id)
+            if plan.old and tuple(plan.old_groups or ()) != plan.groups:
+                report.groups_changed.append(
+                    (plan.doc_id, ",".join(plan.old_groups or ()), ",".join(plan.groups))
+                )
 
     def _write_sentences(self, sentences: Sequence[Sentence]) -> None:
         records = []
