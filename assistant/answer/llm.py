@@ -312,8 +312,11 @@ class OpenAIBackend(EvidenceReader):
                     stream=stream,
                     **extra,
                 )
-            except (self._openai.BadRequestError, self._openai.UnprocessableEntityError):
-                if i == len(modes) - 1:
+            except self._openai.APIStatusError as exc:
+                # 400/422 from most servers; llama-cpp-python's server answers a response
+                # format it does not know with a 500 that names the field.
+                rejected = exc.status_code in (400, 422) or "response_format" in str(exc)
+                if i == len(modes) - 1 or not rejected:
                     raise
                 continue
             with self._mode_lock:
