@@ -22,17 +22,22 @@ from evals.runner import run_eval
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Default dataset, test split, offline default (e5-small + extractive). Only ever raise these.
+# Default dataset, test split, offline default (e5-small + extractive). Kept from the 79-item
+# gate for now; the test split measured 0.44 / 0.84 / 0.46 at 7c058cb, so this gate fails until
+# the answerer improves. Only ever raise these.
 MIN_ANSWER_ACCURACY = 0.50
 MIN_RECALL = 0.78
 MIN_REFUSAL_RATE = 0.57
 
-# Second corpus (German Debian Reference), test split. Only ever raise these.
+# Second corpus (German Debian Reference), test split. Measured 2026-12-02 at 7c058cb with
+# `assistant eval run --dataset evals/datasets/debian-reference-de.jsonl --corpus
+# evals/corpora/debian-reference-de --split test`: answer accuracy 0.48 (12/25), recall@5
+# 0.92, refusal rate 0.29 (2/7); set one item under. Only ever raise these.
 GERMAN_DATASET = REPO / "evals" / "datasets" / "debian-reference-de.jsonl"
 GERMAN_CORPUS = REPO / "evals" / "corpora" / "debian-reference-de"
-MIN_DE_ANSWER_ACCURACY = 0.0
-MIN_DE_RECALL = 0.0
-MIN_DE_REFUSAL_RATE = 0.0
+MIN_DE_ANSWER_ACCURACY = 0.44
+MIN_DE_RECALL = 0.88
+MIN_DE_REFUSAL_RATE = 0.14
 
 
 def test_default_eval_test_split_meets_thresholds(
