@@ -175,6 +175,7 @@ def expected_answer_type(question: str, language: str | None = None) -> str | No
     return None
 
 
+_PAGE_COUNTER = re.compile(r"\b\d{1,2}/\d{1,2}\s*$")
 _DATE_NUMBERS = re.compile(
     r"\b\d{1,2}\.\d{1,2}\.(\d{2,4})?|\b(19|20)\d{2}\b|\b\d{1,2}/\d{4}\b|\b\d{4}-\d{2}-\d{2}\b"
 )
@@ -190,7 +191,8 @@ def _has_date(sentence: str) -> bool:
 
 def can_answer_type(sentence: str, kind: str | None, question: str = "") -> bool:
     if kind == "number":
-        return any(ch.isdigit() for ch in sentence)
+        # "1/3" after a heading counts its pages; it is not an amount.
+        return any(ch.isdigit() for ch in _PAGE_COUNTER.sub("", sentence))
     if kind == "date":
         return _has_date(sentence)
     if kind == "person":

@@ -75,6 +75,9 @@ class ExtractiveConfig:
     refusal_threshold: float = 0.45
     coverage_weight: float = 0.35
     overview_sentences: int = 4
+    row_penalty: float = 0.05
+    # Off by default: on the dev split it cost more false refusals than it saved (0.613 -> 0.587).
+    max_unknown_words: float = 1.1
 
 
 @dataclass
@@ -138,6 +141,10 @@ class ExtractiveBackend(AnswerBackend):
             else fallback_probability(signals)
         )
         probability = round(probability, 4)
+        if signals.unknown_words >= config.max_unknown_words:
+            # A third of the question's words occur nowhere in the documents, in the same
+            # language as the evidence: they ask about something the documents never name.
+            probability = min(probability, round(1 - signals.unknown_words, 4))
         if probability < config.refusal_threshold:
             return Selection(answerability=probability, signals=signals, reason="evidence too weak")
         best = typed[0]
@@ -198,6 +205,11 @@ class ExtractiveBackend(AnswerBackend):
             candidate.score = candidate.similarity + self.config.coverage_weight * (
                 candidate.coverage
             )
+            if candidate.context and not _asks_for_column(request, candidate.context):
+                # A row is embedded with its table's caption and headers, which lifts every
+                # row of a financial table for any question about money; a question that
+                # names none of the table's columns (a year, "forecast") rarely wants a row.
+                candidate.score -= self.config.row_penalty
         return candidates
 
     def _signals(
@@ -278,6 +290,15 @@ class ExtractiveBackend(AnswerBackend):
             if all(candidate.text != p.text for p in picked):
                 picked.append(candidate)
         return sorted(picked, key=_reading_order)
+
+
+def _asks_for_column(request: GenerationRequest, context: str) -> bool:
+    header = parse_header(context)
+    question = request.asked or request.question
+    languages = [request.language]
+    return pick_column(question, header, languages) is not None or bool(
+        concept_words(question) & concept_words(context)
+    )
 
 
 def _header_words(candidate: Candidate) -> str:

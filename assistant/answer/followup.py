@@ -18,7 +18,7 @@ from assistant.text.profiles import LanguageProfile, profile, profiles
 # What a follow-up may borrow of the previous user turn.
 MAX_BORROWED_CHARS = 300
 _FRAGMENT_WORDS = 3
-_PRONOUN_QUESTION_WORDS = 6
+_PRONOUN_QUESTION_WORDS = 5
 
 
 def _words(text: str) -> list[str]:

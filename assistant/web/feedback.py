@@ -164,6 +164,8 @@ def eval_line(item: FeedbackItem) -> dict[str, Any]:
     first = item.citations[0] if item.citations and not item.refused else None
     return {
         "id": f"feedback-{item.id}",
+        # Feedback is material to tune on, never held-out test data.
+        "split": "dev",
         "question": item.question,
         "question_lang": item.question_lang if item.question_lang in LANGUAGES else "en",
         "answer": item.answer,

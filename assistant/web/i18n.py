@@ -14,7 +14,7 @@ LANGUAGES: tuple[Lang, ...] = ("sv", "fi", "en")
 EXAMPLES: tuple[str, ...] = (
     "Vilka principer gäller för forskningen i Region Stockholm?",
     "Mikä on Lahden Tilakeskuksen liikevaihdon ennuste vuodelle 2025?",
-    "What does the Lahti report say about artificial intelligence pilots?",
+    "When did the new financial system Jämerä go live?",
 )
 
 STRINGS: dict[str, dict[Lang, str]] = {
