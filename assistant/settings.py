@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     answer_sentences: int = Field(4, ge=1, le=10)
     # Refuse below this calibrated answerability (chosen on the dev split: false refusals <= 0.08).
     refusal_threshold: float = Field(0.45, ge=0, le=1)
+    # Which local GGUF model the llamacpp backend joins from its PyPI part-packages
+    # (assistant/answer/gguf.py MODELS); llamacpp_model_path overrides it with a file.
+    llamacpp_model: str = "qwen2.5-coder-0.5b"
     llamacpp_model_path: Path | None = None
     llamacpp_threads: int = Field(2, ge=1)
     llamacpp_context: int = Field(4096, ge=512)

@@ -135,7 +135,15 @@ class AnswerPipeline:
         started = time.perf_counter()
         language = state.language
         passages = list(state.passages)
-        checked = check_citations(state.raw_answer, passages, language)
+        # The embedder lets generated text pass by meaning (a Swedish sentence citing a
+        # Finnish row); verbatim quotes (the extractive backend's) are matched first anyway.
+        checked = check_citations(
+            state.raw_answer,
+            passages,
+            language,
+            embedder=self.retriever.embedder,
+            sentences=state.sentences,
+        )
         refused = not checked.citations
         timings = {**state.timings, "check": round((time.perf_counter() - started) * 1000, 1)}
         return Answer(
