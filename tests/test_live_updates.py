@@ -73,7 +73,8 @@ def test_questions_keep_working_while_another_process_ingests(
     docs = tmp_path / "docs"
     budget, _ = _small_corpus(docs)
     env = {**os.environ, "ASSISTANT_DATA_DIR": str(fresh_data_dir)}
-    settings = Settings(data_dir=fresh_data_dir)
+    # The loop asks as fast as the server answers: no rate limit may turn a question away.
+    settings = Settings(data_dir=fresh_data_dir, rate_limit_per_minute=1_000_000)
     if mode == "chroma-http":
         collection = f"live-{uuid.uuid4().hex[:8]}"
         env.update(
@@ -86,6 +87,7 @@ def test_questions_keep_working_while_another_process_ingests(
             store="chroma-http",
             chroma_port=own_server.port,
             collection=collection,
+            rate_limit_per_minute=1_000_000,
         )
     first = subprocess.run(
         [*CLI, "ingest", str(docs)], env=env, capture_output=True, text=True, timeout=300

@@ -322,9 +322,14 @@ class GeneratedTextChecker:
                 continue
             # The closest line, plus further close lines for facts it lacks (two figures
             # from two table rows), greedily.
-            chosen = [close[0]]
-            lacking = missing_facts(claim, close[0].facts_text())
-            for line in close[1:]:
+            # Start from the closest line holding the most of the claim's facts: every row of
+            # a table is close in meaning, only one holds the figure.
+            first = min(close, key=lambda line: len(missing_facts(claim, line.facts_text())))
+            chosen = [first]
+            lacking = missing_facts(claim, first.facts_text())
+            for line in close:
+                if line is first:
+                    continue
                 if not lacking:
                     break
                 text = " ".join(c.facts_text() for c in [*chosen, line])

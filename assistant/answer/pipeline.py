@@ -11,6 +11,7 @@ same steps as LangChain runnables.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -23,7 +24,7 @@ from assistant.answer.citations import check_citations
 from assistant.answer.followup import previous_user_turn, standalone_question
 from assistant.language import detect_question_language
 from assistant.prompting import phrase, render_prompt
-from assistant.schema import Answer, Chunk, RetrievedPassage
+from assistant.schema import Answer, Chunk, Citation, RetrievedPassage
 
 if TYPE_CHECKING:
     from assistant.retrieve import Filters, HybridRetriever
@@ -145,9 +146,12 @@ class AnswerPipeline:
             sentences=state.sentences,
         )
         refused = not checked.citations
+        text = checked.text
+        if not refused:
+            text, passages, checked.citations = _number_in_order(text, passages, checked.citations)
         timings = {**state.timings, "check": round((time.perf_counter() - started) * 1000, 1)}
         return Answer(
-            answer=phrase("refusal", language) if refused else checked.text,
+            answer=phrase("refusal", language) if refused else text,
             language=language,
             refused=refused,
             citations=[] if refused else checked.citations,
@@ -177,6 +181,14 @@ class AnswerPipeline:
     def stream(self, state: AnswerState) -> Iterator[str | Answer]:
         started = time.perf_counter()
         state = self.retrieve(self.prepare(state))
+        if not self.backend.streams:
+            # Nothing to gain from streaming text that arrives at once: show the checked,
+            # numbered answer only.
+            answer = self.finalise(self.generate(state))
+            answer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 1)
+            yield answer.answer
+            yield answer
+            return
         for item in self.stream_generate(state):
             if isinstance(item, AnswerState):
                 state = item
@@ -185,6 +197,26 @@ class AnswerPipeline:
         answer = self.finalise(state)
         answer.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 1)
         yield answer
+
+
+def _number_in_order(
+    text: str, passages: list[Passage], citations: list[Citation]
+) -> tuple[str, list[Passage], list[Citation]]:
+    """Number the cited passages 1..n in the order the answer cites them (the others follow),
+    so the first source is always [1] and numbers have no gaps."""
+    order = list(dict.fromkeys(c.n for c in citations))
+    order += [p.n for p in passages if p.n not in order]
+    new_number = {old: new for new, old in enumerate(order, 1)}
+    text = re.sub(
+        r"\[(\d{1,3})\]",
+        lambda m: f"[{new_number.get(int(m.group(1)), int(m.group(1)))}]",
+        text,
+    )
+    by_number = {p.n: p for p in passages}
+    renumbered = [Passage(n=new_number[p.n], scored=by_number[p.n].scored) for p in passages]
+    renumbered.sort(key=lambda p: p.n)
+    cited = [c.model_copy(update={"n": new_number[c.n]}) for c in citations]
+    return text, renumbered, cited
 
 
 def _undecided(question: str) -> bool:
