@@ -151,7 +151,8 @@ def test_chat_answer_citation_passage_and_feedback(
     page.get_by_role("button", name=SV_QUESTION).click()  # an example question
     expect(page.locator("#question textarea")).to_have_value(SV_QUESTION)
     page.locator("#send").click()
-    link = page.locator('#chatbot a[href="#src-1-1"]')
+    # An overview answer quotes several sentences of one passage: each links to it.
+    link = page.locator('#chatbot a[href="#src-1-1"]').first
     link.wait_for(timeout=30_000)
     expect(page.locator("#chatbot")).to_contain_text("forskning")
     passage = page.locator("#src-1-1")
@@ -160,7 +161,8 @@ def test_chat_answer_citation_passage_and_feedback(
     expect(passage).to_have_attribute("open", "")
     expect(passage).to_contain_text(STOCKHOLM)
     expect(passage).to_contain_text("sida")
-    expect(passage.locator("blockquote")).to_be_visible()
+    expect(passage.locator("blockquote").first).to_be_visible()
+    assert page.locator("#src-1-1").count() == 1  # one element per cited passage
     assert page.url == f"{app_url}/"  # the citation opened the panel, no navigation
     page.get_by_text("Hämtade stycken").click()
     expect(page.locator("#retrieved li.cited").first).to_be_visible()

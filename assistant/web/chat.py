@@ -18,7 +18,7 @@ import gradio as gr
 
 from assistant.core import Assistant
 from assistant.errors import AssistantError
-from assistant.schema import Answer
+from assistant.schema import Answer, Citation
 from assistant.settings import Settings
 from assistant.web.auth import Caller, RateLimiter, TokenAuth, rate_key
 from assistant.web.feedback import FeedbackStore
@@ -120,14 +120,23 @@ def chat_messages(turns: Turns, lang: str) -> list[dict[str, str]]:
 def _turn_sources(answer: Answer, number: int, lang: str) -> str:
     e = html.escape
     items = []
+    # One element per cited passage, holding every quote taken from it: an overview quotes
+    # several sentences of one passage, and element ids must stay unique.
+    by_number: dict[int, list[Citation]] = {}
     for c in answer.citations:
+        by_number.setdefault(c.n, []).append(c)
+    for n, group in by_number.items():
+        c = group[0]
         title = c.title or c.doc
+        quotes = "".join(
+            f"<blockquote>{e(q)}</blockquote>" for q in dict.fromkeys(x.quote for x in group)
+        )
         items.append(
-            f'<details class="source" id="src-{number}-{c.n}"><summary>'
-            f'<span class="cite-n">[{c.n}]</span> <span class="src-title">{e(title)}</span>'
+            f'<details class="source" id="src-{number}-{n}"><summary>'
+            f'<span class="cite-n">[{n}]</span> <span class="src-title">{e(title)}</span>'
             f"{e(_page(c.page, lang))}</summary>"
             f'<div class="meta">{e(t("file", lang))}: <span class="src-file">{e(c.doc)}</span>'
-            f"</div><blockquote>{e(c.quote)}</blockquote></details>"
+            f"</div>{quotes}</details>"
         )
     question = answer.question if len(answer.question) <= 90 else answer.question[:87] + "…"
     heading = f"{t('sources_for', lang, n=number)}: {question}"
