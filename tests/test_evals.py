@@ -6,13 +6,20 @@ import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
 from assistant.schema import Answer
 from assistant.settings import Settings
-from evals.dataset import DatasetError, EvalItem, load_dataset, select_split, validate_items
+from evals.dataset import (
+    DatasetError,
+    EvalItem,
+    Kind,
+    load_dataset,
+    select_split,
+    validate_items,
+)
 from evals.metrics import (
     Scored,
     answer_accuracy,
@@ -175,17 +182,8 @@ def test_default_dataset_splits_cover_every_kind_and_language() -> None:
     items = load_dataset(REPO / "evals" / "datasets" / "default.jsonl")
     dev, test = select_split(items, "dev"), select_split(items, "test")
     assert len(test) >= 65 and len(dev) >= 79 and len(dev) + len(test) == len(items)
-    kinds = {
-        "fact",
-        "number",
-        "crosslingual",
-        "multihop",
-        "table",
-        "overview",
-        "followup",
-        "topic_switch",
-        "unanswerable",
-    }
+    kinds = set(get_args(Kind))
+    assert len(kinds) == 9
     for split in (dev, test):
         assert {i.kind for i in split} == kinds
         assert {i.question_lang for i in split} >= {"sv", "fi", "en"}

@@ -122,16 +122,16 @@ class QuestionFacts:
         return sum(1 for name in self.names if name_found(name, lower)) / len(self.names)
 
 
-_PREFIXES: dict[int, frozenset[str]] = {}
+# The prefixes of the last vocabulary asked about, beside that vocabulary (compared by
+# identity: the lexical index hands out the same frozenset until it is rebuilt).
+_PREFIXES: list[tuple[frozenset[str], frozenset[str]]] = []
 
 
 def _vocabulary_prefixes(vocabulary: frozenset[str]) -> frozenset[str]:
-    key = id(vocabulary)
-    found = _PREFIXES.get(key)
-    if found is None:
-        found = frozenset(w[:_PREFIX] for w in vocabulary if len(w) > _PREFIX)
-        _PREFIXES.clear()
-        _PREFIXES[key] = found
+    if _PREFIXES and _PREFIXES[0][0] is vocabulary:
+        return _PREFIXES[0][1]
+    found = frozenset(w[:_PREFIX] for w in vocabulary if len(w) > _PREFIX)
+    _PREFIXES[:] = [(vocabulary, found)]
     return found
 
 

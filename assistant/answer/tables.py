@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from functools import cache
 
 from assistant.answer.evidence import content_terms, numbers
+from assistant.ingest.cleaning import CELL
 from assistant.text.profiles import profiles
 
-_NUMBER_TOKEN = re.compile(r"^[-−–+]?\d+(?:[.,]\d+)?%?$")
 _YEAR = re.compile(r"^(19|20)\d{2}$")
 # Units written above financial tables ("1 000 euroa", "tkr", "Mkr", "milj. euroa").
 _UNIT = re.compile(
@@ -74,9 +74,9 @@ def _segmentations(tokens: list[str], count: int) -> list[list[str]]:
 def split_row(text: str) -> tuple[str, list[str]]:
     """The row's label (leading words) and its number tokens."""
     words = text.split()
-    first_number = next((i for i, w in enumerate(words) if _NUMBER_TOKEN.match(w)), len(words))
+    first_number = next((i for i, w in enumerate(words) if CELL.match(w)), len(words))
     tail = words[first_number:]
-    if not all(_NUMBER_TOKEN.match(w) for w in tail):
+    if not all(CELL.match(w) for w in tail):
         return text, []
     return " ".join(words[:first_number]), tail
 

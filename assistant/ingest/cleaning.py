@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 _BULLET = re.compile(r"^(?:[•▪◦●■□➢►‣⁃*]|[-–—](?=\s)|\(?[a-zA-Z0-9]{1,3}\)(?=\s))")
 _NUMBER_TOKEN = re.compile(r"^[-−+]?\(?\d[\d\s.,]*%?\)?$")
-_CELL = re.compile(r"^[-−–+]?\d+(?:[.,]\d+)?%?$")
+# One table cell: a number, signed, with decimals or a percent sign.
+CELL = re.compile(r"^[-−–+]?\d+(?:[.,]\d+)?%?$")
 _NUMBER_GROUP = re.compile(r"(?<![\w,.])[-−]?\d{1,3}(?:[  ]\d{3})*(?:[.,]\d+)?(?![\w])")
 _TERMINAL = '.!?:;”"»'
 _PAGE_NUMBER = re.compile(r"^(?:(?:sivu|sida|page|s\.)\s*)?\d{1,3}(?:\s*/\s*\d{1,3})?$", re.I)
@@ -52,7 +53,7 @@ def is_table_row(line: str) -> bool:
     # with space as the thousands separator; three or more number tokens end a row.
     trailing = 0
     for token in reversed(tokens):
-        if not _CELL.match(token):
+        if not CELL.match(token):
             break
         trailing += 1
     if trailing >= 3 and len(tokens) - trailing <= 8:

@@ -141,7 +141,9 @@ class LexicalIndex:
         self._verified_at = time.monotonic()
         self.last_error: str | None = None
         self.rebuilds = 0
-        self._vocabularies: dict[int, frozenset[str]] = {}
+        # The vocabulary of one index version, kept beside that version (not by its id(),
+        # which a later version may reuse).
+        self._vocabulary: tuple[_State, frozenset[str]] | None = None
 
     # The current version, read-only ------------------------------------------------------
     @property
@@ -378,11 +380,11 @@ class LexicalIndex:
         state = self._state
         if state.bm25 is None:
             return frozenset()
-        cached = self._vocabularies.get(id(state))
-        if cached is None:
-            cached = frozenset(state.bm25.vocab_dict)
-            self._vocabularies = {id(state): cached}
-        return cached
+        cached = self._vocabulary
+        if cached is None or cached[0] is not state:
+            cached = (state, frozenset(state.bm25.vocab_dict))
+            self._vocabulary = cached
+        return cached[1]
 
     def search(
         self,
