@@ -93,6 +93,22 @@ def test_answer_leads_with_title_and_page_and_quotes_once(corpus_assistant: Assi
     assert "1.1.2025" in answer.answer
 
 
+def test_a_sentence_that_points_back_is_quoted_with_the_one_before_it(
+    corpus_assistant: Assistant,
+) -> None:
+    # The best sentence says people should meet; the next ("... initiativ till detta,
+    # exempelvis genom sin årliga problemlösarkonferens") says how. Quoted alone before.
+    answer = corpus_assistant.ask(
+        "Hur tänker regionen samla patientföreningar, politiker, akademi och näringsliv "
+        "för att lösa aktuella problem?"
+    )
+    assert not answer.refused, answer.answer
+    assert "problemlösarkonferens" in answer.answer
+    # Still one verbatim quote, and it checks against the cited passage.
+    assert answer.answer.count("“") == 1
+    assert answer.citations and "problemlösarkonferens" in answer.citations[0].quote
+
+
 def test_overview_question_gets_several_cited_key_sentences(corpus_assistant: Assistant) -> None:
     answer = corpus_assistant.ask("Sammanfatta principerna för forskningen i Region Stockholm.")
     assert not answer.refused, answer.answer

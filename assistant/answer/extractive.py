@@ -16,8 +16,9 @@ backend: one instance serves concurrent requests.
 
 from __future__ import annotations
 
+import re
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -44,8 +45,9 @@ from assistant.answer.tables import (
     row_cells,
 )
 from assistant.ingest.chunking import sentence_spans
-from assistant.ingest.cleaning import is_list_item, is_table_row
+from assistant.ingest.cleaning import is_list_item, is_table_row, looks_like_heading
 from assistant.prompting import phrase
+from assistant.text.profiles import continuation_words
 from embeddings.base import Embedder
 
 _LIST_ITEMS = 4
@@ -76,6 +78,10 @@ class ExtractiveConfig:
     coverage_weight: float = 0.35
     overview_sentences: int = 4
     row_penalty: float = 0.05
+    # A heading names a topic but answers nothing ("5.1.1.1 Region Stockholm ska ...").
+    heading_penalty: float = 0.03
+    # A continuation sentence is quoted with its predecessor up to this many words in all.
+    continuation_words: int = 70
 
 
 @dataclass
@@ -149,7 +155,7 @@ class ExtractiveBackend(AnswerBackend):
                 answerability=probability,
                 signals=signals,
             )
-        picked = [best]
+        picked = [self._with_continuation(best, candidates, languages)]
         # A two-part question ("What is X, and why Y?") gets the best sentence for each part.
         for part in split_question(asked)[1:]:
             part_best = self._best_for(part, candidates, request, languages)
@@ -203,12 +209,46 @@ class ExtractiveBackend(AnswerBackend):
             candidate.score = candidate.similarity + self.config.coverage_weight * (
                 candidate.coverage
             )
+            if "\n" not in candidate.text and looks_like_heading(candidate.text.strip()):
+                candidate.score -= self.config.heading_penalty
             if candidate.context and not asks_for_column[candidate.context]:
                 # A row is embedded with its table's caption and headers, which lifts every
                 # row of a financial table for any question about money; a question that
                 # names none of the table's columns (a year, "forecast") rarely wants a row.
                 candidate.score -= self.config.row_penalty
         return candidates
+
+    def _with_continuation(
+        self, best: Candidate, candidates: list[Candidate], languages: list[str]
+    ) -> Candidate:
+        """The best sentence, extended by the next one of its passage when that one points
+        back at it ("... initiativ till detta, exempelvis genom en problemlösarkonferens"):
+        quoted alone, the first would leave out what the second adds. One verbatim span."""
+        text = best.passage.text
+        start = text.find(best.text)
+        if start < 0 or is_table_row(best.text):
+            return best
+        end = start + len(best.text)
+        following = [
+            c
+            for c in candidates
+            if c.passage is best.passage and text.find(c.text, end) >= end and c.text != best.text
+        ]
+        if not following:
+            return best
+        nearest = min(following, key=lambda c: text.find(c.text, end))
+        next_start = text.find(nearest.text, end)
+        if text[end:next_start].strip() or is_table_row(nearest.text):
+            return best
+        # The sentence is in its document's language, whatever the question's.
+        document_language = str(best.passage.meta.get("language") or "")
+        words = continuation_words([document_language] if document_language else languages)
+        if not _mentions_any(nearest.text, words):
+            return best
+        span = text[start : next_start + len(nearest.text)]
+        if len(span.split()) > self.config.continuation_words:
+            return best
+        return replace(best, text=span)
 
     def _signals(
         self,
@@ -288,6 +328,11 @@ class ExtractiveBackend(AnswerBackend):
             if all(candidate.text != p.text for p in picked):
                 picked.append(candidate)
         return sorted(picked, key=_reading_order)
+
+
+def _mentions_any(sentence: str, words: frozenset[str]) -> bool:
+    padded = " " + " ".join(re.findall(r"[\w.]+", sentence.lower())) + " "
+    return any(f" {word} " in padded for word in words)
 
 
 def _asks_for_column(request: GenerationRequest, context: str) -> bool:

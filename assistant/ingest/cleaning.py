@@ -69,7 +69,7 @@ def is_list_item(line: str) -> bool:
     return bool(_BULLET.match(line))
 
 
-def _looks_like_heading(line: str) -> bool:
+def looks_like_heading(line: str) -> bool:
     if len(line) > 90 or line[-1] in _TERMINAL or line[-1] == ",":
         return False
     words = line.split()
@@ -121,13 +121,13 @@ def clean_page(raw: str, furniture: set[str] | frozenset[str] = frozenset()) -> 
                 continue
             numbered_point = _NUMBERED_POINT.match(prev) is not None and not _starts_lower(line)
             if not numbered_point and (
-                _starts_lower(line) or line[0].isdigit() or not _looks_like_heading(prev)
+                _starts_lower(line) or line[0].isdigit() or not looks_like_heading(prev)
             ):
                 out[-1] = f"{prev} {line}"
                 continue
         heading = (
             prev_closed
-            and _looks_like_heading(line)
+            and looks_like_heading(line)
             and (not nxt or not _starts_lower(nxt))
             and not is_list_item(line)
         )

@@ -35,6 +35,9 @@ class LanguageProfile:
     table_terms: dict[str, frozenset[str]] = field(default_factory=dict, hash=False)
     # Abbreviations whose period ends no sentence ("z. B.", "t.ex."), lower-case.
     abbreviations: frozenset[str] = frozenset()
+    # Words by which a sentence points back at the one before it ("detta", "this", "tämä"):
+    # such a sentence continues its predecessor, so an answer quotes the two together.
+    continuation_words: frozenset[str] = frozenset()
 
     @cached_property
     def stem(self) -> Callable[[list[str]], list[str]] | None:
@@ -93,6 +96,7 @@ def _parse(data: dict[str, Any], source: str) -> LanguageProfile:
                 for concept, terms in (data.get("table_terms") or {}).items()
             },
             abbreviations=words("abbreviations"),
+            continuation_words=words("continuation_words"),
         )
     except (KeyError, re.error, TypeError, ValueError) as exc:
         raise ConfigError(f"language profile {source} is invalid: {exc}") from exc
@@ -128,3 +132,13 @@ def all_stopwords() -> frozenset[str]:
 @cache
 def all_months() -> tuple[str, ...]:
     return tuple(m for p in profiles().values() for m in p.months)
+
+
+def continuation_words(languages: Iterable[str]) -> frozenset[str]:
+    """The continuation words of the given languages' profiles (unknown codes are skipped)."""
+    known = profiles()
+    found: set[str] = set()
+    for code in languages:
+        if code in known:
+            found |= known[code].continuation_words
+    return frozenset(found)
