@@ -9,6 +9,7 @@ import threading
 
 import pytest
 
+from assistant.answer.evidence import expected_answer_type
 from assistant.answer.followup import leans_on_previous, standalone_question
 from assistant.answer.tables import parse_header, pick_column, row_cells
 from assistant.core import Assistant
@@ -208,3 +209,21 @@ def test_german_is_one_more_language_profile(corpus_assistant: Assistant) -> Non
     answer = corpus_assistant.ask("Wer ist der Bürgermeister von Lahti?")
     assert answer.language == "de"
     assert answer.refused and answer.answer == "Das habe ich in den Dokumenten nicht gefunden."
+
+
+@pytest.mark.parametrize(
+    ("question", "language", "kind"),
+    [
+        # "when" as a conjunction asks for no date: refused before ("no sentence holds a date").
+        ("Where are the encrypted passwords kept when /etc/passwd only shows an x?", "en", None),
+        ("Vad händer när projektet Jämerä avslutas?", "sv", None),
+        ("When did Jämerä go live?", "en", "date"),
+        ("And when does it end?", "en", "date"),
+        ("Och när slutar det?", "sv", "date"),
+        ("Milloin Jämerä otettiin käyttöön?", "fi", "date"),
+    ],
+)
+def test_a_date_is_expected_only_when_the_question_asks_when(
+    question: str, language: str, kind: str | None
+) -> None:
+    assert expected_answer_type(question, language) == kind
