@@ -109,6 +109,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(64_000, ge=1024)
     concurrency: int = Field(4, ge=1)
     queue_size: int = Field(64, ge=1)
+    # Callers whose token grants this group may upload and delete documents (auth off: all).
+    admin_group: str = "admin"
+    max_upload_mb: float = Field(20.0, gt=0)
+    # What of a conversation's history reaches the answerer (the newest turns, each cut).
+    max_history_turns: int = Field(6, ge=0, le=50)
+    max_history_chars: int = Field(2000, ge=100)
 
     @field_validator("chunk_overlap")
     @classmethod

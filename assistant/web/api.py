@@ -10,6 +10,7 @@ import itertools
 import json
 import logging
 import math
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,7 +19,8 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant.core import Assistant
@@ -30,15 +32,18 @@ from assistant.errors import (
     QuestionError,
 )
 from assistant.schema import Answer
+from assistant.settings import Settings
 from assistant.web.auth import (
-    ANONYMOUS,
     Caller,
     Gate,
     RateLimiter,
     ServerBusyError,
+    SignInBlockedError,
     TokenAuth,
     rate_key,
 )
+from assistant.web.guards import error_response
+from assistant.web.history import cap_history, has_lone_surrogate
 
 logger = logging.getLogger(__name__)
 
@@ -57,15 +62,6 @@ _STATUS_CODES = {
     500: "internal_error",
     503: "unavailable",
 }
-
-
-# Error responses -------------------------------------------------------------------------
-def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
-    )
 
 
 # Errors raised while answering, most specific first: (type, HTTP status, code).
@@ -98,6 +94,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
+        if any(e.get("type") == "lone_surrogate" for e in exc.errors()):
+            return error_response(400, "bad_request", "the text holds a lone UTF-16 surrogate")
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}"
             for e in exc.errors()
@@ -116,6 +114,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 # Request bodies --------------------------------------------------------------------------
+class _TextBody(BaseModel):
+    """A request body whose strings must be encodable: a lone surrogate is a 400, not an
+    error deep inside the embedder."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _encodable(cls, data: Any) -> Any:
+        if has_lone_surrogate(data):
+            raise PydanticCustomError("lone_surrogate", "the text holds a lone UTF-16 surrogate")
+        return data
+
+
 class Turn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: Literal["user", "assistant"]
@@ -130,7 +140,7 @@ class FiltersIn(BaseModel):
     languages: list[str] = Field(default_factory=list)
 
 
-class AskRequest(BaseModel):
+class AskRequest(_TextBody):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -153,7 +163,7 @@ class ChatMessage(BaseModel):
         return self.content or ""
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(_TextBody):
     """The fields of the OpenAI chat API that matter here; sampling options are accepted and
     ignored (answers are grounded in the documents, not sampled)."""
 
@@ -195,12 +205,15 @@ def _question_and_history(request: ChatCompletionRequest) -> tuple[str, list[dic
 
 
 def api_router(
-    assistant: Assistant, auth: TokenAuth, limiter: RateLimiter, gate: Gate
+    assistant: Assistant, auth: TokenAuth, limiter: RateLimiter, gate: Gate, settings: Settings
 ) -> APIRouter:
     router = APIRouter()
 
     def caller(request: Request) -> Caller:
-        found = auth.caller_for_token(auth.bearer(request.headers)) if auth.enabled else ANONYMOUS
+        try:
+            found = auth.caller_for_request(request, cookie=False)
+        except SignInBlockedError as exc:
+            raise HTTPException(429, str(exc), {"Retry-After": str(exc.retry_after)}) from exc
         if found is None:
             raise HTTPException(
                 401, "a valid bearer token is required", {"WWW-Authenticate": "Bearer"}
@@ -225,7 +238,7 @@ def api_router(
                 f = filters or FiltersIn()
                 yield from assistant.stream(
                     question,
-                    history,
+                    cap_history(history, settings),
                     filters=who.filters(tuple(f.doc_ids), tuple(f.languages)),
                 )
 
@@ -240,7 +253,7 @@ def api_router(
         with gate.slot():
             return assistant.ask(
                 body.question,
-                [t.model_dump() for t in body.history],
+                cap_history((t.model_dump() for t in body.history), settings),
                 filters=who.filters(tuple(f.doc_ids), tuple(f.languages)),
             )
 
@@ -290,7 +303,9 @@ def api_router(
         created = int(time.time())
         if not body.stream:
             with gate.slot():
-                answer = assistant.ask(question, history, filters=who.filters())
+                answer = assistant.ask(
+                    question, cap_history(history, settings), filters=who.filters()
+                )
             content = answer.answer + sources_text(answer)
             return {
                 "id": completion_id,
@@ -359,10 +374,34 @@ def api_router(
 
         return StreamingResponse(events(), media_type="text/event-stream", headers=_NO_BUFFER)
 
-    @router.api_route("/api/{rest:path}", methods=["GET", "POST"], include_in_schema=False)
-    @router.api_route("/v1/{rest:path}", methods=["GET", "POST"], include_in_schema=False)
-    def not_found(rest: str) -> JSONResponse:
-        # Without this, unknown API paths would fall through to the chat mounted at "/".
+    return router
+
+
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def fallback_router() -> APIRouter:
+    """Unknown API paths and methods in the documented error shape. Included last: without
+    it they would fall through to the chat mounted at "/" and get Gradio's own errors."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.api_route("/api/{rest:path}", methods=METHODS)
+    @router.api_route("/v1/{rest:path}", methods=METHODS)
+    def not_found(request: Request, rest: str) -> JSONResponse:
+        # Read from the OpenAPI schema: every documented route is there, and nothing else.
+        allowed = sorted(
+            method.upper()
+            for template, operations in request.app.openapi()["paths"].items()
+            if re.fullmatch(re.sub(r"\\\{[^}]+\\\}", ".+", re.escape(template)), request.url.path)
+            for method in operations
+        )
+        if allowed:
+            return error_response(
+                405,
+                "method_not_allowed",
+                f"{request.method} is not allowed here; use {', '.join(allowed)}",
+                {"Allow": ", ".join(allowed)},
+            )
         return error_response(404, "not_found", "no such API route")
 
     return router

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import html
+import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.datastructures import URL, Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -48,27 +50,55 @@ class Caller:
     def filters(self, doc_ids: tuple[str, ...] = (), languages: tuple[str, ...] = ()) -> Filters:
         return Filters(doc_ids=doc_ids, languages=languages, groups=self.groups)
 
+    def is_admin(self, admin_group: str) -> bool:
+        """May upload and delete documents: the admin group, or anyone while auth is off."""
+        return self.groups is None or admin_group in self.groups
+
 
 ANONYMOUS = Caller(id="anonymous", groups=None)
 
 
+class SignInBlockedError(Exception):
+    """Too many wrong tokens came from this client address in the last minute."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"too many failed sign-ins; retry in {math.ceil(retry_after)} s")
+        self.retry_after = math.ceil(retry_after)
+
+
 class TokenAuth:
-    def __init__(self, tokens: dict[str, list[str]]) -> None:
+    def __init__(self, tokens: dict[str, list[str]], failures: RateLimiter | None = None) -> None:
         # Looked up by digest, so lookup time says nothing about how much of a token matched.
         self._by_digest = {
             _digest(token): Caller(id=f"t-{_digest(token)[:12]}", groups=tuple(groups))
             for token, groups in tokens.items()
         }
         self._by_id = {caller.id: caller for caller in self._by_digest.values()}
+        self.failures = failures or RateLimiter(FAILED_SIGN_INS_PER_MINUTE)
 
     @property
     def enabled(self) -> bool:
         return bool(self._by_digest)
 
     def caller_for_token(self, token: str | None) -> Caller | None:
+        """The caller a token names (no counting of failures: see sign_in)."""
         if not self.enabled:
             return ANONYMOUS
         return self._by_digest.get(_digest(token)) if token else None
+
+    def sign_in(self, token: str | None, client: Any) -> Caller | None:
+        """caller_for_token, refused for a client address with too many recent wrong
+        tokens (SignInBlockedError); a wrong token counts as one failure of that address."""
+        if not self.enabled:
+            return ANONYMOUS
+        key = client_key(client)
+        retry = self.failures.blocked(key)
+        if retry is not None:
+            raise SignInBlockedError(retry)
+        caller = self.caller_for_token(token)
+        if caller is None and token:
+            self.failures.hit(key)
+        return caller
 
     def caller_for_user(self, user_id: str | None) -> Caller | None:
         """The caller behind a Gradio username (which is what gradio_user returned)."""
@@ -84,12 +114,17 @@ class TokenAuth:
         return value.strip() or None
 
     def caller_for_request(self, request: Request, *, cookie: bool) -> Caller | None:
+        """The caller of a request (bearer header, else the cookie when allowed); raises
+        SignInBlockedError for an address with too many wrong tokens."""
         token = self.bearer(request.headers) or (request.cookies.get(COOKIE) if cookie else None)
-        return self.caller_for_token(token)
+        return self.sign_in(token, request.client)
 
     def gradio_user(self, request: Request) -> str | None:
         """Gradio's auth_dependency: the caller id, or None to answer 401."""
-        caller = self.caller_for_request(request, cookie=True)
+        try:
+            caller = self.caller_for_request(request, cookie=True)
+        except SignInBlockedError:
+            return None
         return caller.id if caller else None
 
 
@@ -107,6 +142,13 @@ class RateLimiter:
 
     def hit(self, key: str) -> float | None:
         """Counts one request; returns the seconds to wait when over the limit, else None."""
+        return self._check(key, count=True)
+
+    def blocked(self, key: str) -> float | None:
+        """The seconds to wait when key is over the limit, without counting a request."""
+        return self._check(key, count=False)
+
+    def _check(self, key: str, *, count: bool) -> float | None:
         now = self._clock()
         with self._lock:
             if len(self._hits) > 10_000:  # forget idle callers so memory stays bounded
@@ -118,8 +160,20 @@ class RateLimiter:
                 hits.popleft()
             if len(hits) >= self.per_minute:
                 return max(0.0, hits[0] + self.window - now)
-            hits.append(now)
+            if count:
+                hits.append(now)
             return None
+
+
+# Failed sign-ins (a wrong token on the login page, in ?token= or as a bearer) allowed per
+# client address and minute; then every attempt from there is refused until the window moves.
+FAILED_SIGN_INS_PER_MINUTE = 20
+
+
+def client_key(client: Any) -> str:
+    """The rate-limit key of a client address (a starlette Address or an ASGI tuple)."""
+    host = getattr(client, "host", None) or (client[0] if client else None)
+    return f"ip:{host or 'unknown'}"
 
 
 class ServerBusyError(Exception):
@@ -193,19 +247,29 @@ class ChatLoginMiddleware:
             return
         request = Request(scope)
         token = request.query_params.get("token")
-        if token is not None:
-            target = _without_query(request.url, "token")
-            if self.auth.caller_for_token(token):
-                response: Response = RedirectResponse(target, status_code=303)
-                _set_token_cookie(response, token, request.url.scheme == "https")
+        response: Response
+        try:
+            if token is not None:
+                target = _without_query(request.url, "token")
+                if self.auth.sign_in(token, request.client):
+                    response = RedirectResponse(target, status_code=303)
+                    _set_token_cookie(response, token, request.url.scheme == "https")
+                else:
+                    response = _login_redirect(target, failed=True)
+            elif self.auth.caller_for_request(request, cookie=True):
+                await self.app(scope, receive, send)
+                return
             else:
-                response = _login_redirect(target, failed=True)
-        elif self.auth.caller_for_request(request, cookie=True):
-            await self.app(scope, receive, send)
-            return
-        else:
-            response = _login_redirect(_without_query(request.url), failed=False)
+                response = _login_redirect(_without_query(request.url), failed=False)
+        except SignInBlockedError as exc:
+            response = _blocked(exc)
         await response(scope, receive, send)
+
+
+def _blocked(exc: SignInBlockedError) -> Response:
+    return PlainTextResponse(
+        str(exc), status_code=429, headers={"Retry-After": str(exc.retry_after)}
+    )
 
 
 def _without_query(url: URL, *names: str) -> str:
@@ -262,7 +326,11 @@ def login_router(auth: TokenAuth, ui_language: str) -> APIRouter:
     @router.post(LOGIN_PATH)
     def login(request: Request, token: str = Form(...), next: str = Form("/")) -> Response:
         target = _safe_next(next)
-        if not auth.enabled or not auth.caller_for_token(token):
+        try:
+            caller = auth.sign_in(token, request.client) if auth.enabled else None
+        except SignInBlockedError as exc:
+            return _blocked(exc)
+        if caller is None:
             page = _login_page(language(request), target, True)
             return HTMLResponse(page, status_code=401)
         response = RedirectResponse(target, status_code=303)

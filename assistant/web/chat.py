@@ -21,10 +21,12 @@ from assistant.errors import AssistantError
 from assistant.schema import Answer, Citation
 from assistant.settings import Settings
 from assistant.web.auth import Caller, RateLimiter, TokenAuth, rate_key
-from assistant.web.feedback import FeedbackStore
+from assistant.web.feedback import MAX_COMMENT_CHARS, FeedbackStore
+from assistant.web.history import cap_history, exchanges_to_history, has_lone_surrogate
 from assistant.web.i18n import EXAMPLES, choose_language, t
 
 Turns = list[dict[str, Any]]  # [{"question": str, "answer": Answer.model_dump()}]
+UPLOAD_CACHE_SECONDS = 3600
 
 _INLINE = re.compile(r"([\\`*_\[\]<>&|~$])")
 _LINE_START = re.compile(r"^([#>+=-])", re.M)
@@ -83,6 +85,12 @@ def escape_md(text: str) -> str:
     return _ORDERED.sub(r"\1\\\2", text)
 
 
+def link_title(text: str) -> str:
+    """Text safe inside a Markdown link title ("..."): one line (a blank line would end the
+    paragraph and let a file name break out into the chat), no quote or backslash."""
+    return " ".join(text.split()).replace('"', "'").replace("\\", "/")
+
+
 def _page(page: int | None, lang: str) -> str:
     return f" · {t('page', lang)} {page}" if page is not None else ""
 
@@ -98,7 +106,7 @@ def answer_markdown(answer: Answer, turn: int, lang: str) -> str:
         citation = cited.get(n)
         if citation is None:
             return f"\\[{n}\\]"
-        hint = f"{citation.doc}{_page(citation.page, lang)}".replace('"', "'").replace("\\", "/")
+        hint = link_title(f"{citation.doc}{_page(citation.page, lang)}")
         return f'[\\[{n}\\]](#src-{turn}-{n} "{hint}")'
 
     text = re.sub("\x00(\\d+)\x00", link, text)
@@ -204,6 +212,8 @@ def create_chat(
     auth = auth or TokenAuth(settings.api_tokens)
     limiter = limiter or RateLimiter(settings.rate_limit_per_minute)
     store = feedback or FeedbackStore.for_settings(settings)
+    # Ratings have a bucket of their own, so that rating answers never costs questions.
+    feedback_limiter = RateLimiter(settings.rate_limit_per_minute)
     initial = choose_language(settings.ui_language)
 
     def caller_of(request: gr.Request) -> Caller:
@@ -219,7 +229,10 @@ def create_chat(
         e = html.escape
         return f"<h1>{e(t('title', lang))}</h1><p>{e(t('subtitle', lang))}</p>"
 
-    with gr.Blocks(title=t("title", initial), analytics_enabled=False) as demo:
+    # Uploaded files left in Gradio's cache (an upload is copied into the library at once)
+    # are deleted after an hour, checked every hour.
+    cache = (UPLOAD_CACHE_SECONDS, UPLOAD_CACHE_SECONDS)
+    with gr.Blocks(title=t("title", initial), analytics_enabled=False, delete_cache=cache) as demo:
         lang_state = gr.State(initial)
         turns_state = gr.State([])
         title = gr.HTML(header(initial), visible=not embed, elem_id="chat-header")
@@ -308,14 +321,13 @@ def create_chat(
             client = request.client.host if request.client else None
             if limiter.hit(rate_key(caller, client)) is not None:
                 raise gr.Error(t("rate_limited", lang))
+            if has_lone_surrogate(text):
+                raise gr.Error(t("invalid_text", lang))
             try:
                 text = assistant.validate_question(text)
             except AssistantError as exc:
                 raise gr.Error(str(exc)) from exc
-            history: list[dict[str, str]] = []
-            for turn in turns:
-                history.append({"role": "user", "content": turn["question"]})
-                history.append({"role": "assistant", "content": turn["answer"]["answer"]})
+            history = cap_history(exchanges_to_history(turns), settings)
             messages = [*chat_messages(turns, lang), {"role": "user", "content": escape_md(text)}]
             skip = gr.skip()
             yield [*messages, {"role": "assistant", "content": "…"}], skip, skip, "", skip, ""
@@ -372,6 +384,9 @@ def create_chat(
         def save(
             number: int, rating: str, comment: str | None, turns: Turns, request: gr.Request
         ) -> None:
+            client = request.client.host if request.client else None
+            if feedback_limiter.hit(rate_key(caller_of(request), client)) is not None:
+                raise gr.Error(t("rate_limited", "en"))
             store.record(
                 session=request.session_hash or "unknown",
                 turn=number,
@@ -411,6 +426,8 @@ def create_chat(
             turn = int(number or 0)
             if not 1 <= turn <= len(turns) or rating not in ("up", "down"):
                 raise gr.Error(t("feedback_unknown", lang))
+            if len(comment or "") > MAX_COMMENT_CHARS or has_lone_surrogate(comment):
+                raise gr.Error(t("feedback_too_long", lang, n=MAX_COMMENT_CHARS))
             save(turn, rating, (comment or "").strip(), turns, request)
             return t("feedback_thanks", lang)
 

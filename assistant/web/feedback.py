@@ -20,6 +20,8 @@ from assistant.web.i18n import LANGUAGES
 
 Rating = Literal["up", "down"]
 FILENAME = "feedback.sqlite3"
+# Longer comments are refused by the chat and cut here, whoever calls.
+MAX_COMMENT_CHARS = 2000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (
@@ -91,6 +93,8 @@ class FeedbackStore:
     ) -> str:
         """Stores (or updates) the rating of one answer; comment=None keeps an earlier one."""
         now = time.time()
+        if comment is not None:
+            comment = comment[:MAX_COMMENT_CHARS]
         citations = json.dumps([c.model_dump() for c in answer.citations], ensure_ascii=False)
         with self._lock, self._db() as db:
             row = db.execute(

@@ -105,6 +105,16 @@ STRINGS: dict[str, dict[Lang, str]] = {
         "fi": "Liian monta kysymystä lyhyessä ajassa. Odota hetki ja yritä uudelleen.",
         "en": "Too many questions in a short time. Wait a moment and try again.",
     },
+    "feedback_too_long": {
+        "sv": "Kommentaren får vara högst {n} tecken lång.",
+        "fi": "Kommentti saa olla enintään {n} merkkiä pitkä.",
+        "en": "The comment may be at most {n} characters long.",
+    },
+    "invalid_text": {
+        "sv": "Texten innehåller ett ogiltigt tecken.",
+        "fi": "Tekstissä on virheellinen merkki.",
+        "en": "The text contains an invalid character.",
+    },
     "login_title": {"sv": "Logga in", "fi": "Kirjaudu sisään", "en": "Sign in"},
     "login_token": {"sv": "Åtkomsttoken", "fi": "Käyttötunnus", "en": "Access token"},
     "login_submit": {"sv": "Logga in", "fi": "Kirjaudu", "en": "Sign in"},

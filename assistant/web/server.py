@@ -12,65 +12,24 @@ from typing import Any
 import gradio as gr
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.core import Assistant
 from assistant.settings import Settings
-from assistant.web.api import api_router, error_response, install_error_handlers
+from assistant.web.api import api_router, fallback_router, install_error_handlers
 from assistant.web.auth import ChatLoginMiddleware, Gate, RateLimiter, TokenAuth, login_router
 from assistant.web.chat import CSS, JS, create_chat
+from assistant.web.docs import docs_html
 from assistant.web.feedback import FeedbackStore
+from assistant.web.guards import (
+    BodyLimitMiddleware,
+    SessionBindingMiddleware,
+    UploadGuardMiddleware,
+    install_access_log_redaction,
+)
 
 GRADIO_JS = Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js"
-# Request bodies are limited on the API; the chat's own traffic is small and Gradio-managed.
-LIMITED_PREFIXES = ("/api/", "/v1/")
-
-
-class BodyLimitMiddleware:
-    """413 for API requests whose body exceeds max_bytes, declared or actually sent."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(LIMITED_PREFIXES):
-            await self.app(scope, receive, send)
-            return
-        too_large = error_response(
-            413, "body_too_large", f"the request body is larger than {self.max_bytes} bytes"
-        )
-        declared = dict(scope["headers"]).get(b"content-length", b"0")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await too_large(scope, receive, send)
-            return
-        received = 0
-        started = rejected = False
-
-        async def counting_receive() -> Message:
-            nonlocal received, rejected
-            if rejected:
-                return {"type": "http.disconnect"}
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    # Answer now; the app sees a disconnect and whatever it sends is dropped.
-                    rejected = True
-                    if not started:
-                        await too_large(scope, receive, send)
-                    return {"type": "http.disconnect"}
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal started
-            if rejected:
-                return
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        await self.app(scope, counting_receive, guarded_send)
 
 
 class SecurityHeadersMiddleware:
@@ -164,12 +123,17 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
         description=DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # Swagger UI would load from a CDN: see assistant/web/docs.py
         redoc_url=None,
     )
     install_error_handlers(app)
+    install_access_log_redaction()
     gate = Gate(settings.concurrency, settings.queue_size)
-    app.include_router(api_router(assistant, auth, limiter, gate))
+    app.include_router(api_router(assistant, auth, limiter, gate, settings))
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return HTMLResponse(docs_html(app.openapi()))
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -195,9 +159,18 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
         # needs no CDN; it imports ./assets/..., which the chat mounted at / serves.
         return FileResponse(GRADIO_JS, media_type="text/javascript")
 
-    # Middleware added last runs first: ChatLogin is innermost, security headers outermost.
+    app.include_router(fallback_router())
+
+    # Middleware added last runs first: ChatLogin is innermost, security headers outermost;
+    # body limits and the upload check come before anything reads a body or checks a token.
     app.add_middleware(ChatLoginMiddleware, auth=auth)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SessionBindingMiddleware, auth=auth)
+    app.add_middleware(UploadGuardMiddleware, auth=auth, admin_group=settings.admin_group)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        upload_bytes=int(settings.max_upload_mb * 1_000_000),
+    )
     # Present even with no origins, so Gradio does not add its own, looser CORS headers.
     app.add_middleware(
         CORSMiddleware,
@@ -220,6 +193,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
             run_history=False,
             ssr_mode=False,
             mcp_server=False,
+            max_file_size=int(settings.max_upload_mb * 1_000_000),
             enable_monitoring=False,
             pwa=False,
             css=CSS,
