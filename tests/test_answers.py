@@ -110,6 +110,17 @@ def test_a_sentence_that_points_back_is_quoted_with_the_one_before_it(
     assert answer.citations and "problemlösarkonferens" in answer.citations[0].quote
 
 
+def test_each_part_of_a_two_part_question_gets_its_sentence(corpus_assistant: Assistant) -> None:
+    # Before, only the forecast was quoted: the definition was never part of the answer.
+    answer = corpus_assistant.ask(
+        "Mitä Tilakeskuksen sitova taso tarkoittaa ja mikä sen ennuste on tälle vuodelle?"
+    )
+    assert not answer.refused, answer.answer
+    assert "2,6 milj." in answer.answer
+    assert "ilman käyttöomaisuuden myyntivoittoja" in answer.answer
+    assert 2 <= len(answer.citations) <= 3
+
+
 def test_overview_question_gets_several_cited_key_sentences(corpus_assistant: Assistant) -> None:
     answer = corpus_assistant.ask("Sammanfatta principerna för forskningen i Region Stockholm.")
     assert not answer.refused, answer.answer
