@@ -11,7 +11,7 @@ import pytest
 
 from assistant.answer.evidence import expected_answer_type
 from assistant.answer.followup import leans_on_previous, standalone_question
-from assistant.answer.tables import parse_header, pick_column, row_cells
+from assistant.answer.tables import glossary_words, parse_header, pick_column, row_cells
 from assistant.core import Assistant
 from assistant.language import detect_question_language
 
@@ -57,6 +57,36 @@ def test_table_question_is_answered_with_cell_row_and_column(corpus_assistant: A
     assert not answer.refused, answer.answer
     assert "Liikevaihto, Ennuste 2025: 77 501 (1 000 euroa)" in answer.answer
     assert answer.citations and answer.citations[0].page == 15
+
+
+@pytest.mark.parametrize(
+    ("question", "cell"),
+    [
+        # Both answered from the wrong row before (depreciation; the period's surplus).
+        (
+            "What is the 2025 forecast for other operating expenses in Lahden Tilakeskus's "
+            "income statement?",
+            "Liiketoiminnan muut kulut, Ennuste 2025: -26 754 (1 000 euroa)",
+        ),
+        (
+            "What turnover does Lahden Tilakeskus forecast for 2025?",
+            "Liikevaihto, Ennuste 2025: 77 501 (1 000 euroa)",
+        ),
+    ],
+)
+def test_english_question_finds_the_finnish_row_through_the_glossary(
+    corpus_assistant: Assistant, question: str, cell: str
+) -> None:
+    answer = corpus_assistant.ask(question)
+    assert not answer.refused, answer.answer
+    assert cell in answer.answer
+
+
+def test_glossary_names_one_concept_in_every_language() -> None:
+    words = glossary_words("Liiketoiminnan muut kulut -24 534 -26 954")
+    assert {"other operating expenses", "övriga rörelsekostnader"} <= words
+    assert "turnover" not in words
+    assert "revenue" in glossary_words("Liikevaihto 75 754 77 501")
 
 
 def test_row_cells_split_numbers_written_with_space_separators() -> None:

@@ -40,6 +40,7 @@ from assistant.answer.tables import (
     Header,
     Row,
     concept_words,
+    glossary_words,
     parse_header,
     pick_column,
     row_cells,
@@ -194,7 +195,11 @@ class ExtractiveBackend(AnswerBackend):
             query = self.embedder.embed_query(request.question)
         similarities = vectors @ np.asarray(query, dtype=np.float32)
         own_terms = [
-            content_terms(f"{c.text} {c.context} {_header_words(c)}", languages) for c in candidates
+            content_terms(
+                f"{c.text} {c.context} {_header_words(c)} {' '.join(glossary_words(c.text))}",
+                languages,
+            )
+            for c in candidates
         ]
         section_terms = {c.section: content_terms(c.section, languages) for c in candidates}
         weights = facts.rarity_weights(own_terms)

@@ -120,12 +120,13 @@ def parse_header(context: str) -> Header:
 
 
 @cache
-def _concepts() -> dict[str, frozenset[str]]:
-    """Words that name the same column concept in any language (forecast / prognos /
-    ennuste), from the profiles' `table_terms`."""
+def _concepts(kind: str = "table_terms") -> dict[str, frozenset[str]]:
+    """Words that name the same concept in any language, merged over the profiles: column
+    concepts (`table_terms`: forecast / prognos / ennuste) or domain concepts (`glossary`:
+    turnover / omsättning / liikevaihto)."""
     merged: dict[str, set[str]] = {}
     for profile in profiles().values():
-        for concept, words in profile.table_terms.items():
+        for concept, words in getattr(profile, kind).items():
             merged.setdefault(concept, set()).update(words)
     return {concept: frozenset(words) for concept, words in merged.items()}
 
@@ -137,11 +138,19 @@ def concept_words(text: str) -> set[str]:
     return {word for concept in _concepts_in(text) for word in concepts[concept]}
 
 
-def _concepts_in(text: str) -> set[str]:
+def glossary_words(text: str) -> set[str]:
+    """Every language's words for the domain concepts the text names: a row labelled
+    "Liiketoiminnan muut kulut" also reads as "other operating expenses" and "övriga
+    rörelsekostnader", so a question in any of them finds it."""
+    concepts = _concepts("glossary")
+    return {word for concept in _concepts_in(text, "glossary") for word in concepts[concept]}
+
+
+def _concepts_in(text: str, kind: str = "table_terms") -> set[str]:
     lower = text.lower()
-    words = set(re.findall(r"[\w+/.]+", lower))
+    words = set(re.findall(r"[\w+/.&-]+", lower))
     found = set()
-    for concept, terms in _concepts().items():
+    for concept, terms in _concepts(kind).items():
         if any(t in words or (len(t) > 4 and t in lower) for t in terms):
             found.add(concept)
     return found

@@ -33,6 +33,9 @@ class LanguageProfile:
     # Words naming a table column's concept (forecast, budget, ...): they let a question in
     # one language find a column labelled in another ("forecast" -> "Ennuste 2025").
     table_terms: dict[str, frozenset[str]] = field(default_factory=dict, hash=False)
+    # Domain concepts (revenue / liikevaihto / omsättning): words of every language that name
+    # the same thing, so a question and a sentence in different languages share terms.
+    glossary: dict[str, frozenset[str]] = field(default_factory=dict, hash=False)
     # Abbreviations whose period ends no sentence ("z. B.", "t.ex."), lower-case.
     abbreviations: frozenset[str] = frozenset()
     # Words by which a sentence points back at the one before it ("detta", "this", "tämä"):
@@ -73,6 +76,12 @@ def _parse(data: dict[str, Any], source: str) -> LanguageProfile:
     def words(key: str) -> frozenset[str]:
         return frozenset(str(w).lower() for w in data.get(key) or ())
 
+    def concepts(key: str) -> dict[str, frozenset[str]]:
+        return {
+            str(concept): frozenset(str(w).lower() for w in terms)
+            for concept, terms in (data.get(key) or {}).items()
+        }
+
     try:
         patterns = {
             kind: tuple(re.compile(p, re.I) for p in data.get("answer_types", {}).get(kind, ()))
@@ -91,10 +100,8 @@ def _parse(data: dict[str, Any], source: str) -> LanguageProfile:
             marker_suffixes=tuple(data.get("marker_suffixes") or ()),
             pronouns=words("pronouns"),
             referring_phrases=tuple(str(p).lower() for p in data.get("referring_phrases") or ()),
-            table_terms={
-                str(concept): frozenset(str(w).lower() for w in terms)
-                for concept, terms in (data.get("table_terms") or {}).items()
-            },
+            table_terms=concepts("table_terms"),
+            glossary=concepts("glossary"),
             abbreviations=words("abbreviations"),
             continuation_words=words("continuation_words"),
         )
