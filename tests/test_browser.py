@@ -163,7 +163,8 @@ def test_chat_answer_citation_passage_and_feedback(
     expect(passage).to_contain_text("sida")
     expect(passage.locator("blockquote").first).to_be_visible()
     assert page.locator("#src-1-1").count() == 1  # one element per cited passage
-    assert page.url == f"{app_url}/"  # the citation opened the panel, no navigation
+    # The citation opened the panel without navigating; the address names the conversation.
+    assert page.url.startswith(f"{app_url}/?c=") and "#" not in page.url
     page.get_by_text("Hämtade stycken").click()
     expect(page.locator("#retrieved li.cited").first).to_be_visible()
     save(page, tmp_path, "chat.png")
@@ -179,6 +180,46 @@ def test_chat_answer_citation_passage_and_feedback(
         "Saknar svaret om etik",
         SV_QUESTION,
     )
+    context.close()
+
+
+def test_conversations_survive_a_reload_and_the_library_takes_uploads(
+    browser: Any, app_url: str, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(locale="en-GB", viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(f"{app_url}/")
+    # The first screen says what is indexed.
+    expect(page.locator("#library-list table.library")).to_contain_text("3 indexed documents")
+    ask(page, FI_QUESTION)
+    expect(page.locator("#conversation-list")).to_contain_text(FI_QUESTION[:30])
+    page.reload()
+    expect(page.locator("#chatbot")).to_contain_text(FI_QUESTION)  # reopened from ?c=
+    page.get_by_role("button", name="New chat").click()
+    expect(page.locator("#chatbot")).not_to_contain_text(FI_QUESTION)
+    expect(page).to_have_url(f"{app_url}/")
+    page.locator("#conversation-list label").filter(has_text=FI_QUESTION[:30]).click()
+    expect(page.locator("#chatbot")).to_contain_text(FI_QUESTION)
+    page.locator("#rename textarea, #rename input").first.fill("Lahti revenue")
+    page.locator("#rename-btn").click()
+    expect(page.locator("#conversation-list")).to_contain_text("Lahti revenue")
+
+    upload = tmp_path / "kantin.txt"
+    upload.write_text(
+        "Kantinen Polstjärnan\n\nKantinen Polstjärnan serverar frukost klockan 7 till 9.\n",
+        encoding="utf-8",
+    )
+    bad = tmp_path / "tom.txt"  # accepted by type, refused by the ingest
+    bad.write_text("  \n\n", encoding="utf-8")
+    page.locator("#upload input[type=file]").set_input_files([str(upload), str(bad)])
+    report = page.locator("#library-status")
+    expect(report).to_contain_text("kantin.txt", timeout=60_000)
+    expect(report.locator("li.added")).to_contain_text("kantin.txt")
+    expect(report.locator("li.failed")).to_contain_text("tom.txt")
+    expect(page.locator("#library-list")).to_contain_text("4 indexed documents")
+    save(page, tmp_path, "library.png")
     context.close()
 
 

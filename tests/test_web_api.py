@@ -457,7 +457,7 @@ def test_gradio_client_chat_sees_only_its_groups(auth_base: str) -> None:
         headers={"Authorization": "Bearer tok-hr"},
         **options,  # type: ignore[arg-type]
     )
-    _, sources, retrieved, _, _ = client.predict(FINANCE_QUESTION, api_name="/ask")
+    _, sources, retrieved, _, _, *_ = client.predict(FINANCE_QUESTION, api_name="/ask")
     assert FINANCE_DOC not in sources + retrieved and "Nordljus är 4,2" not in retrieved
-    _, sources, _, _, _ = client.predict(HR_QUESTION, api_name="/ask")
+    _, sources, _, _, _, *_ = client.predict(HR_QUESTION, api_name="/ask")
     assert HR_DOC in sources and FINANCE_DOC not in sources

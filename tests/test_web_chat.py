@@ -21,9 +21,10 @@ from assistant.core import Assistant
 from assistant.prompting import phrase
 from assistant.schema import Answer, Citation
 from assistant.settings import Settings
-from assistant.web.chat import answer_markdown, create_chat, escape_md, sources_html
+from assistant.web.chat import create_chat
 from assistant.web.feedback import FeedbackStore, eval_line
 from assistant.web.i18n import choose_language, parse_accept_language
+from assistant.web.render import answer_markdown, escape_md, sources_html
 from assistant.web.server import create_app
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
@@ -58,7 +59,7 @@ def messages(chatbot: list[dict[str, Any]]) -> list[tuple[str, str]]:
 # gradio_client against the running chat -----------------------------------------------------
 def test_chat_streams_an_answer_with_linked_citations(base: str) -> None:
     job = connect(base).submit(SV_QUESTION, api_name="/ask")
-    chatbot, sources, retrieved, notice, question = job.result(timeout=60)
+    chatbot, sources, retrieved, notice, question, *_ = job.result(timeout=60)
     updates = job.outputs()
     assert len(updates) >= 2  # a placeholder first, then the checked answer
     assert messages(updates[0][0])[-1] == ("assistant", "…")
@@ -73,7 +74,7 @@ def test_chat_streams_an_answer_with_linked_citations(base: str) -> None:
 def test_follow_up_questions_keep_the_conversation(base: str) -> None:
     client = connect(base)
     client.predict(FI_QUESTION, api_name="/ask")
-    chatbot, sources, _, _, _ = client.predict("Och hur finansieras den?", api_name="/ask")
+    chatbot, sources, _, _, _, *_ = client.predict("Och hur finansieras den?", api_name="/ask")
     assert [role for role, _ in messages(chatbot)] == ["user", "assistant"] * 2
     newest, _, earlier = sources.partition("<details class='earlier'>")
     assert 'data-turn="2"' in newest and LAHTI in newest and 'id="src-2-1"' in newest
@@ -81,7 +82,7 @@ def test_follow_up_questions_keep_the_conversation(base: str) -> None:
 
 
 def test_a_refusal_shows_a_notice(base: str) -> None:
-    chatbot, _, _, notice, _ = connect(base).predict(MARS, api_name="/ask")
+    chatbot, _, _, notice, *_ = connect(base).predict(MARS, api_name="/ask")
     assert messages(chatbot)[-1] == ("assistant", escape_md(phrase("refusal", "en")))
     assert 'class="refusal-notice"' in notice and "do not answer" in notice
 

@@ -30,8 +30,8 @@ from test_web_api import (
 from assistant.core import Assistant
 from assistant.schema import Answer, Citation
 from assistant.settings import Settings
-from assistant.web.chat import answer_markdown
 from assistant.web.guards import redact_path
+from assistant.web.render import answer_markdown
 from assistant.web.server import create_app
 
 ADMIN_TOKENS = {**TOKENS, "tok-admin": ["admin"]}
@@ -69,16 +69,16 @@ def test_a_second_token_with_the_first_ones_session_hash_gets_nothing_of_it(
     secure_base: str,
 ) -> None:
     finance = client(secure_base, "tok-finance")
-    chatbot, sources, _, _, _ = finance.predict(FINANCE_QUESTION, api_name="/ask")
+    chatbot, sources, _, _, _, *_ = finance.predict(FINANCE_QUESTION, api_name="/ask")
     assert FINANCE_DOC in sources
     hr = client(secure_base, "tok-hr")
     hr.session_hash = finance.session_hash  # reuse the other caller's session
-    chatbot, sources, retrieved, _, _ = hr.predict(HR_QUESTION, api_name="/ask")
+    chatbot, sources, retrieved, _, _, *_ = hr.predict(HR_QUESTION, api_name="/ask")
     assert len(chatbot) == 2, chatbot  # its own question and answer only
     seen = json.dumps(chatbot, ensure_ascii=False) + sources + retrieved
     assert FINANCE_DOC not in seen and "Nordljus" not in seen
     # The owner still has its conversation.
-    chatbot, _, _, _, _ = finance.predict("Och vem följer upp den?", api_name="/ask")
+    chatbot, _, _, _, _, *_ = finance.predict("Och vem följer upp den?", api_name="/ask")
     assert len(chatbot) == 4
 
 

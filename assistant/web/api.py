@@ -13,7 +13,7 @@ import math
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
@@ -42,8 +42,9 @@ from assistant.web.auth import (
     TokenAuth,
     rate_key,
 )
+from assistant.web.conversations import ConversationStore
 from assistant.web.guards import error_response
-from assistant.web.history import cap_history, has_lone_surrogate
+from assistant.web.history import cap_history, exchanges_to_history, has_lone_surrogate
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +151,12 @@ class AskRequest(_TextBody):
     question: str
     history: list[Turn] = Field(default_factory=list)
     filters: FiltersIn | None = None
+    # Continue a stored conversation: the server supplies its history.
+    conversation_id: str | None = None
+
+
+class AskResponse(Answer):
+    conversation_id: str
 
 
 class ChatMessage(BaseModel):
@@ -204,10 +211,9 @@ def _question_and_history(request: ChatCompletionRequest) -> tuple[str, list[dic
     return turns[-1].text(), history
 
 
-def api_router(
-    assistant: Assistant, auth: TokenAuth, limiter: RateLimiter, gate: Gate, settings: Settings
-) -> APIRouter:
-    router = APIRouter()
+def caller_dependency(auth: TokenAuth, limiter: RateLimiter) -> Callable[[Request], Caller]:
+    """The API's FastAPI dependency: the bearer token's caller (401 without one), counted
+    against the rate limit (429)."""
 
     def caller(request: Request) -> Caller:
         try:
@@ -226,6 +232,18 @@ def api_router(
                 {"Retry-After": str(math.ceil(retry))},
             )
         return found
+
+    return caller
+
+
+def api_router(
+    assistant: Assistant,
+    caller: Callable[[Request], Caller],
+    gate: Gate,
+    settings: Settings,
+    conversations: ConversationStore,
+) -> APIRouter:
+    router = APIRouter()
 
     def answer_stream(
         question: str, history: list[dict[str, str]], who: Caller, filters: FiltersIn | None
@@ -246,16 +264,34 @@ def api_router(
         first = next(items)
         return itertools.chain([first], items)
 
-    @router.post("/api/ask", response_model=Answer, tags=["ask"])
-    def ask(body: AskRequest, who: Caller = Depends(caller)) -> Answer:
-        """Answer one question (with earlier turns as history) in one JSON response."""
+    def conversation(body: AskRequest, who: Caller) -> tuple[str, list[dict[str, str]]]:
+        """The conversation this question belongs to (a new one unless the body names one)
+        and the history that goes with it: stored on the server, or sent by the client."""
+        if body.conversation_id is None:
+            sent = [t.model_dump() for t in body.history]
+            return conversations.create(who.id, body.question), sent
+        if body.history:
+            raise HTTPException(422, "send either history or conversation_id, not both")
+        found = conversations.get(who.id, body.conversation_id)
+        if found is None:
+            raise HTTPException(404, "no such conversation")
+        return found.id, exchanges_to_history(found.exchanges)
+
+    @router.post("/api/ask", response_model=AskResponse, tags=["ask"])
+    def ask(body: AskRequest, who: Caller = Depends(caller)) -> AskResponse:
+        """Answer one question in one JSON response. With `conversation_id` the server
+        supplies the history of that conversation; without one a new conversation starts.
+        The answer is kept in it, and its id comes back as `conversation_id`."""
         f = body.filters or FiltersIn()
+        conversation_id, history = conversation(body, who)
         with gate.slot():
-            return assistant.ask(
+            answer = assistant.ask(
                 body.question,
-                cap_history((t.model_dump() for t in body.history), settings),
+                cap_history(history, settings),
                 filters=who.filters(tuple(f.doc_ids), tuple(f.languages)),
             )
+        conversations.append(who.id, conversation_id, answer.question, answer)
+        return AskResponse(**answer.model_dump(), conversation_id=conversation_id)
 
     @router.post(
         "/api/ask/stream",
@@ -265,16 +301,19 @@ def api_router(
     )
     def ask_stream(body: AskRequest, who: Caller = Depends(caller)) -> StreamingResponse:
         """Server-sent events: `event: delta` with `{"text": ...}` as the answer is written,
-        then `event: answer` with the checked Answer JSON (its text may differ from the
-        deltas: unsupported citations are dropped), or `event: error` with the error JSON."""
-        history = [t.model_dump() for t in body.history]
+        then `event: answer` with the checked Answer JSON and `conversation_id` (its text may
+        differ from the deltas: unsupported citations are dropped), or `event: error` with
+        the error JSON. History and conversations as for /api/ask."""
+        conversation_id, history = conversation(body, who)
         items = answer_stream(body.question, history, who, body.filters)
 
         def events() -> Iterator[str]:
             try:
                 for item in items:
                     if isinstance(item, Answer):
-                        yield _sse(item.model_dump(), "answer")
+                        conversations.append(who.id, conversation_id, item.question, item)
+                        data = {**item.model_dump(), "conversation_id": conversation_id}
+                        yield _sse(data, "answer")
                     else:
                         yield _sse({"text": item}, "delta")
             except Exception as exc:

@@ -1,201 +1,47 @@
-"""The staff chat (Gradio Blocks): streaming answers, clickable citations that open the quoted
-passage in a sources panel, retrieved passages, thumbs up/down with a comment.
-
-Everything a document supplies (text, titles, file names) is escaped before it reaches the
-browser: in chat messages as Markdown escapes, in the panels as HTML entities, so a document
-containing <script> or HTML shows it as text.
+"""The staff chat (Gradio Blocks): the layout and its event handlers. Rendering lives in
+assistant/web/render.py, the page's CSS and JavaScript in assistant/web/static/.
 """
 
 from __future__ import annotations
 
 import html
 import json
-import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from assistant.core import Assistant
 from assistant.errors import AssistantError
-from assistant.schema import Answer, Citation
+from assistant.ingest.loaders import SUPPORTED_SUFFIXES
+from assistant.schema import Answer
 from assistant.settings import Settings
 from assistant.web.auth import Caller, RateLimiter, TokenAuth, rate_key
+from assistant.web.conversations import ConversationStore
+from assistant.web.documents import Library
 from assistant.web.feedback import MAX_COMMENT_CHARS, FeedbackStore
 from assistant.web.history import cap_history, exchanges_to_history, has_lone_surrogate
 from assistant.web.i18n import EXAMPLES, choose_language, t
+from assistant.web.render import (
+    Turns,
+    chat_messages,
+    escape_md,
+    library_html,
+    library_notice,
+    notice_html,
+    retrieved_html,
+    sources_html,
+    upload_report,
+)
 
-Turns = list[dict[str, Any]]  # [{"question": str, "answer": Answer.model_dump()}]
 UPLOAD_CACHE_SECONDS = 3600
-
-_INLINE = re.compile(r"([\\`*_\[\]<>&|~$])")
-_LINE_START = re.compile(r"^([#>+=-])", re.M)
-_ORDERED = re.compile(r"^(\d+)([.)])", re.M)
-_MARKER = re.compile(r"\[(\d{1,3})\]")
-
-CSS = """
-#refusal-notice .refusal-notice { background: var(--color-yellow-50, #fffbeb);
-  border-left: 4px solid #f59e0b; padding: .6rem .8rem; border-radius: 4px; color: #78350f; }
-.sources-panel h3 { margin: 0 0 .5rem; }
-.sources-panel .turn h4 { margin: .75rem 0 .25rem; font-size: .95em; }
-.sources-panel details.source { border: 1px solid var(--border-color-primary);
-  border-radius: 6px; padding: .3rem .6rem; margin: .3rem 0; }
-.sources-panel details.source.highlight { outline: 2px solid var(--color-accent); }
-.sources-panel .meta, .retrieved .meta { font-size: .85em; opacity: .8; }
-.sources-panel blockquote, .retrieved .text { white-space: pre-wrap; margin: .4rem 0; }
-.sources-panel blockquote { border-left: 3px solid var(--color-accent); padding-left: .6rem; }
-.retrieved li { margin-bottom: .6rem; }
-#examples { flex-wrap: wrap; gap: .4rem; }
-#examples .example-q { flex: 0 1 auto !important; min-width: 0 !important; width: auto !important;
-  font-weight: normal; text-align: left; }
-"""
-
-# Citation links in answers point at "#src-<turn>-<n>"; this opens (and scrolls to) the
+_STATIC = files("assistant.web") / "static"
+CSS = (_STATIC / "chat.css").read_text("utf-8")
+# Citation links in answers point at "#src-<turn>-<n>"; the script opens (and scrolls to) the
 # passage in the sources panel instead of navigating. ?theme=dark|light sets the colours.
-JS = """
-() => {
-  const open = (id) => {
-    const el = document.getElementById(id);
-    if (!el) return;
-    for (let p = el; p; p = p.parentElement) { if (p.tagName === 'DETAILS') p.open = true; }
-    document.querySelectorAll('details.source.highlight')
-      .forEach((e) => e.classList.remove('highlight'));
-    el.classList.add('highlight');
-    el.scrollIntoView({ behavior: 'smooth', block: 'nearest' });
-  };
-  document.addEventListener('click', (event) => {
-    const link = event.target.closest && event.target.closest('a[href^="#src-"]');
-    if (!link) return;
-    event.preventDefault();
-    event.stopPropagation();
-    open(link.getAttribute('href').slice(1));
-  }, true);
-  const theme = new URLSearchParams(window.location.search).get('theme');
-  if (theme === 'dark') document.body.classList.add('dark');
-  if (theme === 'light') document.body.classList.remove('dark');
-}
-"""
-
-
-# Rendering -------------------------------------------------------------------------------
-def escape_md(text: str) -> str:
-    """Text shown literally by a Markdown renderer: no HTML, links, emphasis or lists."""
-    text = re.sub(r"^[ \t]+", "", text, flags=re.M)  # indentation would start a code block
-    text = _LINE_START.sub(r"\\\1", _INLINE.sub(r"\\\1", text))
-    return _ORDERED.sub(r"\1\\\2", text)
-
-
-def link_title(text: str) -> str:
-    """Text safe inside a Markdown link title ("..."): one line (a blank line would end the
-    paragraph and let a file name break out into the chat), no quote or backslash."""
-    return " ".join(text.split()).replace('"', "'").replace("\\", "/")
-
-
-def _page(page: int | None, lang: str) -> str:
-    return f" · {t('page', lang)} {page}" if page is not None else ""
-
-
-def answer_markdown(answer: Answer, turn: int, lang: str) -> str:
-    """The answer with each valid [n] as a link to its passage in the sources panel."""
-    cited = {c.n: c for c in answer.citations}
-    # Markers become placeholders first, so escaping sees line starts where they really are.
-    text = escape_md(_MARKER.sub(lambda m: f"\x00{m.group(1)}\x00", answer.answer))
-
-    def link(match: re.Match[str]) -> str:
-        n = int(match.group(1))
-        citation = cited.get(n)
-        if citation is None:
-            return f"\\[{n}\\]"
-        hint = link_title(f"{citation.doc}{_page(citation.page, lang)}")
-        return f'[\\[{n}\\]](#src-{turn}-{n} "{hint}")'
-
-    text = re.sub("\x00(\\d+)\x00", link, text)
-    if answer.unsupported_sentences:
-        unsupported = " ".join(escape_md(s) for s in answer.unsupported_sentences)
-        text += f"\n\n*{escape_md(t('unsupported', lang))}* {unsupported}"
-    return text
-
-
-def chat_messages(turns: Turns, lang: str) -> list[dict[str, str]]:
-    messages: list[dict[str, str]] = []
-    for number, turn in enumerate(turns, 1):
-        answer = Answer.model_validate(turn["answer"])
-        messages.append({"role": "user", "content": escape_md(turn["question"])})
-        messages.append({"role": "assistant", "content": answer_markdown(answer, number, lang)})
-    return messages
-
-
-def _turn_sources(answer: Answer, number: int, lang: str) -> str:
-    e = html.escape
-    items = []
-    # One element per cited passage, holding every quote taken from it: an overview quotes
-    # several sentences of one passage, and element ids must stay unique.
-    by_number: dict[int, list[Citation]] = {}
-    for c in answer.citations:
-        by_number.setdefault(c.n, []).append(c)
-    for n, group in by_number.items():
-        c = group[0]
-        title = c.title or c.doc
-        quotes = "".join(
-            f"<blockquote>{e(q)}</blockquote>" for q in dict.fromkeys(x.quote for x in group)
-        )
-        items.append(
-            f'<details class="source" id="src-{number}-{n}"><summary>'
-            f'<span class="cite-n">[{n}]</span> <span class="src-title">{e(title)}</span>'
-            f"{e(_page(c.page, lang))}</summary>"
-            f'<div class="meta">{e(t("file", lang))}: <span class="src-file">{e(c.doc)}</span>'
-            f"</div>{quotes}</details>"
-        )
-    question = answer.question if len(answer.question) <= 90 else answer.question[:87] + "…"
-    heading = f"{t('sources_for', lang, n=number)}: {question}"
-    body = "".join(items) or "<p>—</p>"
-    return f'<section class="turn" data-turn="{number}"><h4>{e(heading)}</h4>{body}</section>'
-
-
-def sources_html(turns: Turns, lang: str) -> str:
-    """Cited passages of every answer, newest first; older answers folded away."""
-    e = html.escape
-    if not turns:
-        body = f'<p class="empty">{e(t("sources_empty", lang))}</p>'
-    else:
-        sections = [
-            _turn_sources(Answer.model_validate(turn["answer"]), number, lang)
-            for number, turn in reversed(list(enumerate(turns, 1)))
-        ]
-        body = sections[0]
-        if len(sections) > 1:
-            body += f"<details class='earlier'><summary>{e(t('earlier', lang))}</summary>"
-            body += "".join(sections[1:]) + "</details>"
-    return f'<div class="sources-panel"><h3>{e(t("sources", lang))}</h3>{body}</div>'
-
-
-def retrieved_html(turns: Turns, lang: str) -> str:
-    """Every passage retrieved for the latest answer, cited ones marked."""
-    e = html.escape
-    if not turns:
-        return f'<div class="retrieved"><p class="empty">{e(t("retrieved_empty", lang))}</p></div>'
-    answer = Answer.model_validate(turns[-1]["answer"])
-    cited = {c.chunk_id for c in answer.citations}
-    items = []
-    for p in answer.retrieved:
-        mark = f" · {t('cited', lang)}" if p.chunk_id in cited else ""
-        meta = (
-            f"[{p.n}] {p.title or p.doc} · {t('file', lang)}: {p.doc}{_page(p.page, lang)}"
-            f" · {t('score', lang)} {p.score:.4f}{mark}"
-        )
-        css = "passage cited" if p.chunk_id in cited else "passage"
-        items.append(
-            f'<li class="{css}"><div class="meta">{e(meta)}</div>'
-            f'<div class="text">{e(p.text)}</div></li>'
-        )
-    return f'<div class="retrieved"><ol>{"".join(items)}</ol></div>'
-
-
-def notice_html(turns: Turns, lang: str) -> str:
-    if not turns or not turns[-1]["answer"]["refused"]:
-        return ""
-    text = html.escape(t("refusal_notice", lang))
-    return f'<div class="refusal-notice" role="status">⚠ {text}</div>'
+JS = (_STATIC / "chat.js").read_text("utf-8")
 
 
 # The Blocks --------------------------------------------------------------------------------
@@ -207,11 +53,16 @@ def create_chat(
     auth: TokenAuth | None = None,
     limiter: RateLimiter | None = None,
     feedback: FeedbackStore | None = None,
+    library: Library | None = None,
+    conversations: ConversationStore | None = None,
 ) -> gr.Blocks:
-    """The chat UI; embed=True is the compact view for iframes (no header, one column)."""
+    """The chat UI; embed=True is the compact view for iframes (no header, no conversation
+    list, one column)."""
     auth = auth or TokenAuth(settings.api_tokens)
     limiter = limiter or RateLimiter(settings.rate_limit_per_minute)
     store = feedback or FeedbackStore.for_settings(settings)
+    library = library or Library(assistant, settings)
+    chats = conversations or ConversationStore.for_settings(settings)
     # Ratings have a bucket of their own, so that rating answers never costs questions.
     feedback_limiter = RateLimiter(settings.rate_limit_per_minute)
     initial = choose_language(settings.ui_language)
@@ -229,15 +80,60 @@ def create_chat(
         e = html.escape
         return f"<h1>{e(t('title', lang))}</h1><p>{e(t('subtitle', lang))}</p>"
 
+    def conversation_choices(caller: Caller, selected: str | None, **extra: Any) -> Any:
+        choices = [(c.title, c.id) for c in chats.list(caller.id)]
+        return gr.update(choices=choices, value=selected, **extra)
+
+    def document_choices(
+        caller: Caller, lang: str, selected: list[str] | None = None, **extra: Any
+    ) -> tuple[Any, str]:
+        """The filter's choices and the library list for the caller."""
+        documents = library.documents(caller)
+        ids = {d.id for d in documents}
+        choices = gr.update(
+            choices=[(d.label(), d.id) for d in documents],
+            value=[i for i in selected or [] if i in ids],
+            **extra,
+        )
+        return choices, library_html(documents, lang)
+
+    def panels(turns: Turns, lang: str) -> tuple[Any, ...]:
+        """chatbot, sources, retrieved, notice for a conversation's exchanges."""
+        return (
+            chat_messages(turns, lang),
+            sources_html(turns, lang),
+            retrieved_html(turns, lang),
+            notice_html(turns, lang),
+        )
+
     # Uploaded files left in Gradio's cache (an upload is copied into the library at once)
     # are deleted after an hour, checked every hour.
     cache = (UPLOAD_CACHE_SECONDS, UPLOAD_CACHE_SECONDS)
     with gr.Blocks(title=t("title", initial), analytics_enabled=False, delete_cache=cache) as demo:
         lang_state = gr.State(initial)
         turns_state = gr.State([])
+        # The open conversation, for API clients that do not send the page's copy back.
+        conv_state = gr.State("")
         title = gr.HTML(header(initial), visible=not embed, elem_id="chat-header")
         with gr.Column() if embed else gr.Row(equal_height=False):
+            with gr.Column(
+                scale=1, min_width=200, visible=not embed, elem_id="conversations-panel"
+            ):
+                new_chat = gr.Button(t("new_chat", initial), elem_id="new-chat")
+                conv_list = gr.Radio(
+                    [], label=t("conversations", initial), elem_id="conversation-list"
+                )
+                rename_box = gr.Textbox(
+                    label=t("rename_label", initial), elem_id="rename", max_lines=1
+                )
+                with gr.Row():
+                    rename_btn = gr.Button(t("rename", initial), size="sm", elem_id="rename-btn")
+                    delete_conv = gr.Button(
+                        t("delete_conversation", initial), size="sm", elem_id="delete-conversation"
+                    )
             with gr.Column(scale=3, min_width=320):
+                # Kept in the page (not in server State) so the address bar can carry it.
+                conv_id = gr.Textbox("", visible=False, elem_id="conversation-id")
                 chatbot = gr.Chatbot(
                     label=t("chat_label", initial),
                     elem_id="chatbot",
@@ -249,6 +145,15 @@ def create_chat(
                     buttons=["copy"],
                     feedback_options=("Like", "Dislike"),
                 )
+                with gr.Column(visible=False, elem_id="feedback") as feedback_box:
+                    fb_title = gr.Markdown("")
+                    fb_turn = gr.Number(visible=False, precision=0)
+                    fb_rating = gr.Radio(ratings(initial), label=t("feedback_rating", initial))
+                    fb_comment = gr.Textbox(
+                        label=t("feedback_comment", initial), lines=2, max_length=MAX_COMMENT_CHARS
+                    )
+                    fb_send = gr.Button(t("feedback_send", initial), size="sm")
+                    fb_status = gr.Markdown("", elem_id="feedback-status")
                 notice = gr.HTML("", elem_id="refusal-notice")
                 with gr.Row(equal_height=True):
                     question = gr.Textbox(
@@ -257,6 +162,7 @@ def create_chat(
                         elem_id="question",
                         scale=5,
                         max_lines=6,
+                        max_length=settings.max_question_chars,
                         autofocus=not embed,
                     )
                     send = gr.Button(t("send", initial), variant="primary", elem_id="send")
@@ -267,18 +173,35 @@ def create_chat(
                         gr.Button(example, size="sm", elem_classes="example-q").click(
                             None, js=f"() => {json.dumps(example)}", outputs=[question]
                         )
-                with gr.Column(visible=False, elem_id="feedback") as feedback_box:
-                    fb_title = gr.Markdown("")
-                    with gr.Row():
-                        fb_turn = gr.Number(label=t("feedback_answer", initial), precision=0)
-                        fb_rating = gr.Radio(ratings(initial), label=t("feedback_rating", initial))
-                    fb_comment = gr.Textbox(label=t("feedback_comment", initial), lines=2)
-                    fb_send = gr.Button(t("feedback_send", initial), size="sm")
-                    fb_status = gr.Markdown("", elem_id="feedback-status")
             with gr.Column(scale=2, min_width=280):
                 sources = gr.HTML(sources_html([], initial), elem_id="sources")
                 with gr.Accordion(t("retrieved", initial), open=False) as retrieved_box:
                     retrieved = gr.HTML(retrieved_html([], initial), elem_id="retrieved")
+                with gr.Accordion(
+                    t("documents", initial), open=not embed, elem_id="documents"
+                ) as documents_box:
+                    library_list = gr.HTML("", elem_id="library-list")
+                    # Any id is accepted (the caller's groups still bound what is retrieved),
+                    # so API clients need not load the page's choices first.
+                    doc_filter = gr.Dropdown(
+                        [],
+                        value=[],
+                        multiselect=True,
+                        allow_custom_value=True,
+                        label=t("ask_within", initial),
+                        elem_id="doc-filter",
+                    )
+                    with gr.Column(visible=False, elem_id="library-admin") as admin_box:
+                        upload = gr.File(
+                            label=t("upload_label", initial),
+                            file_count="multiple",
+                            file_types=list(SUPPORTED_SUFFIXES),
+                            elem_id="upload",
+                        )
+                        delete_docs = gr.Button(
+                            t("delete_documents", initial), size="sm", elem_id="delete-documents"
+                        )
+                    library_status = gr.HTML("", elem_id="library-status")
 
         # Texts that follow the page's language: (component, {property: string key}).
         localised: list[tuple[Any, dict[str, str]]] = [
@@ -286,10 +209,29 @@ def create_chat(
             (question, {"label": "question_label", "placeholder": "question_placeholder"}),
             (send, {"value": "send"}),
             (retrieved_box, {"label": "retrieved"}),
-            (fb_turn, {"label": "feedback_answer"}),
             (fb_comment, {"label": "feedback_comment"}),
             (fb_send, {"value": "feedback_send"}),
+            (new_chat, {"value": "new_chat"}),
+            (rename_box, {"label": "rename_label"}),
+            (rename_btn, {"value": "rename"}),
+            (delete_conv, {"value": "delete_conversation"}),
+            (documents_box, {"label": "documents"}),
+            (upload, {"label": "upload_label"}),
+            (delete_docs, {"value": "delete_documents"}),
         ]
+        conversation_outputs = [
+            chatbot,
+            sources,
+            retrieved,
+            notice,
+            turns_state,
+            conv_id,
+            conv_state,
+        ]
+        # Keeps ?c=<conversation> in the address bar, so a reload reopens the conversation.
+        remember = "(c) => { const u = new URL(window.location.href); if (c) "
+        remember += "u.searchParams.set('c', c); else u.searchParams.delete('c'); "
+        remember += "window.history.replaceState(null, '', u); }"
 
         def on_load(request: gr.Request) -> dict[Any, Any]:
             lang = choose_language(
@@ -297,28 +239,59 @@ def create_chat(
                 requested=request.query_params.get("lang"),
                 accept_language=request.headers.get("accept-language"),
             )
+            caller = caller_of(request)
             texts: dict[Any, dict[str, Any]] = {
                 component: {prop: t(key, lang) for prop, key in keys.items()}
                 for component, keys in localised
             }
+            # ?c=<id> reopens a conversation of this caller (a reload keeps the chat).
+            opened = chats.get(caller.id, request.query_params.get("c") or "")
+            turns = opened.exchanges if opened else []
+            current = opened.id if opened else ""
+            values = (*panels(turns, lang), turns, current, current)
+            updates = {
+                c: gr.update(**texts.get(c, {}), value=v)
+                for c, v in zip(conversation_outputs[:4], values, strict=False)
+            }
             return {
+                **{component: gr.update(**props) for component, props in texts.items()},
+                **dict(zip(conversation_outputs, values, strict=True)),
+                **updates,
                 lang_state: lang,
                 title: header(lang),
                 examples_title: f"**{t('examples', lang)}**",
-                sources: sources_html([], lang),
-                retrieved: retrieved_html([], lang),
                 fb_rating: gr.update(label=t("feedback_rating", lang), choices=ratings(lang)),
-                **{component: gr.update(**props) for component, props in texts.items()},
+                conv_list: conversation_choices(
+                    caller, opened.id if opened else None, label=t("conversations", lang)
+                ),
+                **dict(
+                    zip(
+                        (doc_filter, library_list),
+                        document_choices(caller, lang, label=t("ask_within", lang)),
+                        strict=True,
+                    )
+                ),
+                admin_box: gr.update(visible=caller.is_admin(settings.admin_group)),
             }
 
-        fixed = [lang_state, title, examples_title, sources, retrieved, fb_rating]
-        demo.load(on_load, outputs=fixed + [c for c, _ in localised], api_visibility="private")
+        fixed = [lang_state, title, examples_title, fb_rating, conv_list, admin_box]
+        fixed += [doc_filter, library_list]
+        demo.load(
+            on_load,
+            outputs=fixed + conversation_outputs + [c for c, _ in localised],
+            api_visibility="private",
+        )
 
-        def ask(
-            text: str, turns: Turns, lang: str, request: gr.Request
-        ) -> Iterator[tuple[Any, ...]]:
-            caller = caller_of(request)
-            client = request.client.host if request.client else None
+        def answer_turn(
+            text: str,
+            turns: Turns,
+            lang: str,
+            doc_ids: list[str] | None,
+            caller: Caller,
+            client: str | None,
+        ) -> Iterator[tuple[Any, Answer | None]]:
+            """Streams one answer: yields (partial chatbot messages, None), then (final
+            messages, the Answer)."""
             if limiter.hit(rate_key(caller, client)) is not None:
                 raise gr.Error(t("rate_limited", lang))
             if has_lone_surrogate(text):
@@ -329,55 +302,185 @@ def create_chat(
                 raise gr.Error(str(exc)) from exc
             history = cap_history(exchanges_to_history(turns), settings)
             messages = [*chat_messages(turns, lang), {"role": "user", "content": escape_md(text)}]
-            skip = gr.skip()
-            yield [*messages, {"role": "assistant", "content": "…"}], skip, skip, "", skip, ""
-            answer: Answer | None = None
+            yield [*messages, {"role": "assistant", "content": "…"}], None
+            filters = caller.filters(tuple(doc_ids or ()))
             draft = ""
             try:
-                for item in assistant.stream(text, history, filters=caller.filters()):
+                for item in assistant.stream(text, history, filters=filters):
                     if isinstance(item, Answer):
-                        answer = item
-                    else:
-                        draft += item
-                        partial = {"role": "assistant", "content": escape_md(draft) + " ▍"}
-                        yield [*messages, partial], skip, skip, skip, skip, skip
+                        yield messages, item
+                        return
+                    draft += item
+                    yield (
+                        [*messages, {"role": "assistant", "content": escape_md(draft) + " ▍"}],
+                        None,
+                    )
             except AssistantError as exc:
                 raise gr.Error(str(exc)) from exc
-            if answer is None:
-                raise gr.Error("the assistant returned no answer")
-            turns = [*turns, {"question": text, "answer": answer.model_dump()}]
-            yield (
-                chat_messages(turns, lang),
-                sources_html(turns, lang),
-                retrieved_html(turns, lang),
-                notice_html(turns, lang),
-                turns,
-                "",
-            )
+            raise gr.Error("the assistant returned no answer")
 
-        gr.on(
-            [send.click, question.submit],
-            ask,
-            inputs=[question, turns_state, lang_state],
-            outputs=[chatbot, sources, retrieved, notice, turns_state, question],
-            api_name="ask",
-            show_progress="minimal",
+        def responder(again: bool) -> Callable[..., Iterator[tuple[Any, ...]]]:
+            """The handler of Send (again=False) and of the chatbot's retry button
+            (again=True: the last question answered anew, in place of its old answer)."""
+
+            def respond(
+                text: str,
+                turns: Turns,
+                lang: str,
+                current: str | None,
+                doc_ids: list[str] | None,
+                kept: str,
+                request: gr.Request,
+            ) -> Iterator[tuple[Any, ...]]:
+                """A question answered into the open conversation (a new one when none is
+                open)."""
+                caller = caller_of(request)
+                client = request.client.host if request.client else None
+                skip = gr.skip()
+                current = current or kept
+                if again:
+                    if not turns:
+                        return
+                    text, turns = turns[-1]["question"], turns[:-1]
+                for messages, answer in answer_turn(text, turns, lang, doc_ids, caller, client):
+                    if answer is None:
+                        yield messages, skip, skip, "", skip, skip, skip, skip, skip
+                        continue
+                    owned = current and chats.get(caller.id, current)
+                    conversation = current if owned else None
+                    if again and conversation:
+                        chats.replace_last(caller.id, conversation, answer)
+                    else:
+                        conversation = conversation or chats.create(caller.id, answer.question)
+                        chats.append(caller.id, conversation, answer.question, answer)
+                    turns = [*turns, {"question": answer.question, "answer": answer.model_dump()}]
+                    yield (
+                        *panels(turns, lang),
+                        turns,
+                        "",
+                        conversation,
+                        conversation,
+                        conversation_choices(caller, conversation),
+                    )
+
+            return respond
+
+        answering: dict[str, Any] = {
+            "inputs": [question, turns_state, lang_state, conv_id, doc_filter, conv_state],
+            "outputs": [
+                *[chatbot, sources, retrieved, notice, turns_state, question],
+                *[conv_id, conv_state, conv_list],
+            ],
+            "show_progress": "minimal",
+        }
+        gr.on([send.click, question.submit], responder(False), api_name="ask", **answering).then(
+            None, inputs=[conv_id], js=remember
+        )
+        # The chatbot's retry button.
+        chatbot.retry(responder(True), api_name="regenerate", **answering).then(
+            None, inputs=[conv_id], js=remember
         )
 
-        def reset(lang: str) -> tuple[Any, ...]:
+        def open_conversation(
+            selected: str | None, lang: str, request: gr.Request
+        ) -> tuple[Any, ...]:
+            found = chats.get(caller_of(request).id, selected or "")
+            turns = found.exchanges if found else []
+            current = found.id if found else ""
+            return (*panels(turns, lang), turns, current, current, gr.update(visible=False))
+
+        conv_list.input(
+            open_conversation,
+            inputs=[conv_list, lang_state],
+            outputs=[*conversation_outputs, feedback_box],
+            api_visibility="private",
+        ).then(None, inputs=[conv_id], js=remember)
+
+        def reset(lang: str, request: gr.Request) -> tuple[Any, ...]:
+            caller = caller_of(request)
             return (
+                *panels([], lang),
                 [],
-                sources_html([], lang),
-                retrieved_html([], lang),
                 "",
-                [],
+                "",
                 gr.update(visible=False),
+                conversation_choices(caller, None),
             )
 
-        chatbot.clear(  # the chatbot's trash button starts a new conversation
-            reset,
-            inputs=[lang_state],
-            outputs=[chatbot, sources, retrieved, notice, turns_state, feedback_box],
+        for trigger in (new_chat.click, chatbot.clear):  # the trash icon too: a new chat
+            trigger(
+                reset,
+                inputs=[lang_state],
+                outputs=[*conversation_outputs, feedback_box, conv_list],
+                api_visibility="private",
+            ).then(None, inputs=[conv_id], js=remember)
+
+        def rename(current: str | None, name: str, request: gr.Request) -> tuple[Any, ...]:
+            caller = caller_of(request)
+            if current and name.strip():
+                chats.rename(caller.id, current, name)
+            return conversation_choices(caller, current or None), ""
+
+        rename_btn.click(
+            rename,
+            inputs=[conv_state, rename_box],
+            outputs=[conv_list, rename_box],
+            api_visibility="private",
+        )
+
+        def delete_conversation(
+            current: str | None, lang: str, request: gr.Request
+        ) -> tuple[Any, ...]:
+            if current:
+                chats.delete(caller_of(request).id, current)
+            return reset(lang, request)
+
+        delete_conv.click(
+            delete_conversation,
+            inputs=[conv_state, lang_state],
+            outputs=[*conversation_outputs, feedback_box, conv_list],
+            api_visibility="private",
+        ).then(None, inputs=[conv_id], js=remember)
+
+        def admin_of(request: gr.Request, lang: str) -> Caller:
+            caller = caller_of(request)
+            if not caller.is_admin(settings.admin_group):
+                raise gr.Error(t("not_admin", lang))
+            return caller
+
+        def add_documents(
+            paths: list[str] | None, selected: list[str] | None, lang: str, request: gr.Request
+        ) -> tuple[Any, ...]:
+            caller = admin_of(request, lang)
+            files = []
+            for path in paths or []:
+                source = Path(path)
+                # Gradio's copy is not kept: the library holds its own.
+                files.append((source.name, source.read_bytes()))
+                source.unlink(missing_ok=True)
+            results = library.add(files, [])
+            return *document_choices(caller, lang, selected), upload_report(results, lang), None
+
+        upload.upload(
+            add_documents,
+            inputs=[upload, doc_filter, lang_state],
+            outputs=[doc_filter, library_list, library_status, upload],
+            api_visibility="private",
+            show_progress="full",
+        )
+
+        def delete_documents(
+            selected: list[str] | None, lang: str, request: gr.Request
+        ) -> tuple[Any, ...]:
+            caller = admin_of(request, lang)
+            deleted = [d for d in selected or [] if library.delete(d)]
+            status = library_notice(t("documents_deleted", lang, n=len(deleted)))
+            return *document_choices(caller, lang, []), status
+
+        delete_docs.click(
+            delete_documents,
+            inputs=[doc_filter, lang_state],
+            outputs=[doc_filter, library_list, library_status],
             api_visibility="private",
         )
 
@@ -406,7 +509,7 @@ def create_chat(
             rating = "up" if like.liked else "down"
             save(number, rating, None, turns, request)
             title = f"**{t('feedback_title', lang, n=number)}**"
-            return gr.update(visible=True), title, number, rating, "", t("feedback_thanks", lang)
+            return gr.update(visible=True), title, number, rating, "", ""
 
         chatbot.like(
             on_like,

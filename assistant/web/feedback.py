@@ -4,12 +4,8 @@ and their export as eval-dataset lines (evals/dataset.py reads them) for review.
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -17,6 +13,7 @@ from typing import Any, Literal
 from assistant.schema import Answer
 from assistant.settings import Settings
 from assistant.web.i18n import LANGUAGES
+from assistant.web.sqlite import SqliteStore
 
 Rating = Literal["up", "down"]
 FILENAME = "feedback.sqlite3"
@@ -62,24 +59,11 @@ class FeedbackItem:
     updated: float
 
 
-class FeedbackStore:
+class FeedbackStore(SqliteStore):
     """One row per (chat session, answer); a later rating or comment updates that row."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-
-    @classmethod
-    def for_settings(cls, settings: Settings) -> FeedbackStore:
-        return cls(Path(settings.data_dir) / FILENAME)
-
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        # The directory and table are created on first write, not on import or read.
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.path, timeout=10)) as db, db:
-            db.execute(_SCHEMA)
-            yield db
+    FILENAME = FILENAME
+    SCHEMA = (_SCHEMA,)
 
     def record(
         self,
@@ -96,7 +80,7 @@ class FeedbackStore:
         if comment is not None:
             comment = comment[:MAX_COMMENT_CHARS]
         citations = json.dumps([c.model_dump() for c in answer.citations], ensure_ascii=False)
-        with self._lock, self._db() as db:
+        with self._db() as db:
             row = db.execute(
                 "SELECT id FROM feedback WHERE session = ? AND turn = ?", (session, turn)
             ).fetchone()
@@ -134,7 +118,7 @@ class FeedbackStore:
     def items(self) -> list[FeedbackItem]:
         if not self.path.exists():
             return []
-        with self._lock, self._db() as db:
+        with self._db() as db:
             rows = db.execute(
                 "SELECT id, session, turn, caller, rating, comment, question, question_lang, "
                 "answer, refused, citations, backend, created, updated "

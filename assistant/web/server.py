@@ -17,10 +17,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.core import Assistant
 from assistant.settings import Settings
-from assistant.web.api import api_router, fallback_router, install_error_handlers
+from assistant.web.api import (
+    api_router,
+    caller_dependency,
+    fallback_router,
+    install_error_handlers,
+)
 from assistant.web.auth import ChatLoginMiddleware, Gate, RateLimiter, TokenAuth, login_router
 from assistant.web.chat import CSS, JS, create_chat
+from assistant.web.conversations import ConversationStore, conversations_router
 from assistant.web.docs import docs_html
+from assistant.web.documents import Library, documents_router
 from assistant.web.feedback import FeedbackStore
 from assistant.web.guards import (
     BodyLimitMiddleware,
@@ -129,7 +136,12 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     install_error_handlers(app)
     install_access_log_redaction()
     gate = Gate(settings.concurrency, settings.queue_size)
-    app.include_router(api_router(assistant, auth, limiter, gate, settings))
+    caller = caller_dependency(auth, limiter)
+    conversations = ConversationStore.for_settings(settings)
+    app.include_router(api_router(assistant, caller, gate, settings, conversations))
+    app.include_router(conversations_router(conversations, caller))
+    library = Library(assistant, settings)
+    app.include_router(documents_router(library, caller, settings.admin_group))
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
@@ -184,7 +196,16 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     for path, embed in (("/embed", True), ("/", False)):
         gr.mount_gradio_app(
             app,
-            create_chat(assistant, settings, embed, auth=auth, limiter=limiter, feedback=feedback),
+            create_chat(
+                assistant,
+                settings,
+                embed,
+                auth=auth,
+                limiter=limiter,
+                feedback=feedback,
+                library=library,
+                conversations=conversations,
+            ),
             path=path,
             server_name=settings.host,
             server_port=settings.port,

@@ -1,0 +1,142 @@
+"""Conversations kept per caller on the server: the HTTP API (conversation_id on /api/ask,
+/api/conversations), privacy between tokens, survival across a restart, and the chat's
+conversation list and regenerate through gradio_client."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from gradio_client import Client
+from test_web_api import FI_QUESTION, LAHTI, SV_QUESTION, running_server, sse_events
+
+from assistant.core import Assistant
+from assistant.schema import Answer
+from assistant.settings import Settings
+from assistant.web.conversations import ConversationStore
+from assistant.web.server import create_app
+
+TOKENS = {"tok-anna": ["staff"], "tok-bo": ["staff"]}
+ANNA = {"Authorization": "Bearer tok-anna"}
+BO = {"Authorization": "Bearer tok-bo"}
+
+
+@pytest.fixture(scope="module")
+def web_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(data_dir=tmp_path_factory.mktemp("conversations"), api_tokens=TOKENS)
+
+
+@pytest.fixture(scope="module")
+def base(corpus_assistant: Assistant, web_settings: Settings) -> Iterator[str]:
+    with running_server(create_app(web_settings, corpus_assistant)) as url:
+        yield url
+
+
+def ask(base: str, headers: dict[str, str], **body: Any) -> httpx.Response:
+    return httpx.post(f"{base}/api/ask", json=body, headers=headers, timeout=60)
+
+
+def test_the_server_supplies_the_history_of_a_conversation(
+    base: str, corpus_assistant: Assistant, web_settings: Settings
+) -> None:
+    first = ask(base, ANNA, question=FI_QUESTION)
+    assert first.status_code == 200
+    conversation = first.json()["conversation_id"]
+    follow_up = ask(base, ANNA, question="Och hur finansieras den?", conversation_id=conversation)
+    assert follow_up.json()["conversation_id"] == conversation
+    answer = Answer.model_validate(follow_up.json())
+    assert not answer.refused and {c.doc for c in answer.citations} == {LAHTI}
+
+    listed = httpx.get(f"{base}/api/conversations", headers=ANNA).json()["conversations"]
+    assert (listed[0]["id"], listed[0]["exchanges"]) == (conversation, 2)
+    assert listed[0]["title"] == FI_QUESTION
+    stored = httpx.get(f"{base}/api/conversations/{conversation}", headers=ANNA).json()
+    assert [e["question"] for e in stored["exchanges"]] == [FI_QUESTION, "Och hur finansieras den?"]
+    assert stored["exchanges"][1]["answer"]["answer"] == answer.answer
+
+    # Kept across a restart: a new server process on the same data dir has it.
+    with running_server(create_app(web_settings, corpus_assistant)) as again:
+        reread = httpx.get(f"{again}/api/conversations/{conversation}", headers=ANNA)
+        assert reread.status_code == 200 and len(reread.json()["exchanges"]) == 2
+
+
+def test_conversations_are_private_to_their_owner(base: str) -> None:
+    conversation = ask(base, ANNA, question=SV_QUESTION).json()["conversation_id"]
+    assert httpx.get(f"{base}/api/conversations/{conversation}", headers=BO).status_code == 404
+    ids = [
+        c["id"] for c in httpx.get(f"{base}/api/conversations", headers=BO).json()["conversations"]
+    ]
+    assert conversation not in ids
+    stolen = ask(base, BO, question="Och sedan?", conversation_id=conversation)
+    assert stolen.status_code == 404 and stolen.json()["error"]["code"] == "not_found"
+    for method in ("PATCH", "DELETE"):
+        response = httpx.request(
+            method, f"{base}/api/conversations/{conversation}", headers=BO, json={"title": "x"}
+        )
+        assert response.status_code == 404
+    assert httpx.get(f"{base}/api/conversations/{conversation}", headers=ANNA).status_code == 200
+
+
+def test_rename_delete_and_bad_requests(base: str) -> None:
+    conversation = ask(base, ANNA, question=SV_QUESTION).json()["conversation_id"]
+    renamed = httpx.patch(
+        f"{base}/api/conversations/{conversation}", headers=ANNA, json={"title": "Forskning"}
+    )
+    assert renamed.json()["title"] == "Forskning"
+    got = httpx.get(f"{base}/api/conversations/{conversation}", headers=ANNA).json()
+    assert got["title"] == "Forskning"
+    both = ask(
+        base,
+        ANNA,
+        question="Och sedan?",
+        conversation_id=conversation,
+        history=[{"role": "user", "content": "x"}],
+    )
+    assert both.status_code == 422
+    assert httpx.delete(f"{base}/api/conversations/{conversation}", headers=ANNA).status_code == 200
+    assert httpx.get(f"{base}/api/conversations/{conversation}", headers=ANNA).status_code == 404
+
+
+def test_the_stream_names_its_conversation(base: str) -> None:
+    with httpx.stream(
+        "POST", f"{base}/api/ask/stream", json={"question": FI_QUESTION}, headers=ANNA, timeout=60
+    ) as response:
+        events = sse_events(response)
+    final = json.loads(events[-1][1])
+    assert events[-1][0] == "answer" and final["conversation_id"]
+    stored = httpx.get(f"{base}/api/conversations/{final['conversation_id']}", headers=ANNA)
+    assert stored.json()["exchanges"][0]["answer"]["answer"] == final["answer"]
+
+
+def test_store_replaces_the_last_answer(tmp_path: Path) -> None:
+    store = ConversationStore(tmp_path / "c.sqlite3")
+    conversation = store.create("me", "  Vad   gäller? ")
+    first = Answer(question="Vad gäller?", answer="Ett [1]", language="sv", refused=False)
+    second = Answer(question="Vad gäller?", answer="Två [1]", language="sv", refused=False)
+    assert store.append("me", conversation, "Vad gäller?", first)
+    assert not store.append("you", conversation, "Vad gäller?", first)
+    assert store.replace_last("me", conversation, second)
+    found = store.get("me", conversation)
+    assert found is not None and found.title == "Vad gäller?"
+    assert [e["answer"]["answer"] for e in found.exchanges] == ["Två [1]"]
+    assert store.get("you", conversation) is None and not store.delete("you", conversation)
+
+
+def test_chat_keeps_conversations_and_regenerates(base: str) -> None:
+    options: dict[str, Any] = {"verbose": False, "analytics_enabled": False}
+    chat = Client(f"{base}/", headers=ANNA, download_files=False, **options)
+    *_, conversation, conversations = chat.predict(FI_QUESTION, api_name="/ask")
+    assert conversation and conversation in json.dumps(conversations)
+    *_, same, _ = chat.predict("Och hur finansieras den?", api_name="/ask")
+    assert same == conversation
+    chatbot, *_ = chat.predict("", api_name="/regenerate")
+    assert len(chatbot) == 4
+    stored = httpx.get(f"{base}/api/conversations/{conversation}", headers=ANNA).json()
+    assert len(stored["exchanges"]) == 2
+    # The same caller's API list shows what was asked in the chat.
+    listed = httpx.get(f"{base}/api/conversations", headers=ANNA).json()["conversations"]
+    assert conversation in [c["id"] for c in listed]
