@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_loaders import _pdf
 from test_web_api import FI_QUESTION, LAHTI, STOCKHOLM, SV_QUESTION, running_server
 
 from assistant.core import Assistant
@@ -40,6 +41,15 @@ XSS_TEXT = (
     'Rutinen gäller alla anställda <img src=x onerror="window.__xss = 2"> och konsulter.\n'
 )
 XSS_QUESTION = "Hur ofta byts lösenordet till intranätet?"
+PDF_DOC = "bibliotek.pdf"
+PDF_QUOTE = "Filialen i Vallby oppnar i augusti 2026."
+PDF_QUESTION = "När öppnar filialen i Vallby?"
+PHONE = {"width": 390, "height": 844}
+# axe-core (npm), loaded from a local node_modules: `npm install --prefix .venv axe-core@4.14.1`
+AXE_PATHS = [
+    Path(__file__).resolve().parents[1] / base / "node_modules" / "axe-core" / "axe.min.js"
+    for base in (".venv", ".")
+]
 
 pytestmark = [
     pytest.mark.browser,
@@ -93,13 +103,21 @@ class Pages:
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory, corpus_index: Path) -> Path:
-    """The default corpus plus a document full of HTML and script."""
+    """The default corpus plus a document full of HTML and script and a two-page PDF."""
     data = tmp_path_factory.mktemp("browser-data")
     shutil.copytree(corpus_index / "index", data / "index")
     (data / "models").symlink_to(corpus_index / "models", target_is_directory=True)
-    doc = tmp_path_factory.mktemp("browser-docs") / XSS_DOC
-    doc.write_text(XSS_TEXT, encoding="utf-8")
-    assert Assistant(Settings(data_dir=data)).ingest([doc]).ok
+    docs = tmp_path_factory.mktemp("browser-docs")
+    (docs / XSS_DOC).write_text(XSS_TEXT, encoding="utf-8")
+    _pdf(
+        docs / PDF_DOC,
+        [
+            ["Biblioteksplan 2026", "1. Budget", "Budgeten for 2026 ar 4,2 miljoner euro."],
+            ["2. Personal", "Biblioteket har 31 anstallda och en ny filial.", PDF_QUOTE],
+        ],
+        title="Biblioteksplan 2026",
+    )
+    assert Assistant(Settings(data_dir=data)).ingest([docs]).ok
     return data
 
 
@@ -130,6 +148,14 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
+def open_page(browser: Any, url: str, locale: str, **options: Any) -> Any:
+    """A new browser context (desktop size unless options say otherwise) at url."""
+    options.setdefault("viewport", {"width": 1400, "height": 1000})
+    page = browser.new_context(locale=locale, **options).new_page()
+    page.goto(url)
+    return page
+
+
 def ask(scope: Any, question: str) -> Any:
     """Types a question into the chat in scope (a page or frame) and waits for a citation."""
     scope.locator("#question textarea").fill(question)
@@ -144,9 +170,8 @@ def test_chat_answer_citation_passage_and_feedback(
 ) -> None:
     from playwright.sync_api import expect
 
-    context = browser.new_context(locale="sv-SE", viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.goto(f"{app_url}/")
+    page = open_page(browser, f"{app_url}/", "sv-SE")
+    context = page.context
     expect(page.locator("#chat-header h1")).to_have_text("Strategiassistenten")  # the browser's
     page.get_by_role("button", name=SV_QUESTION).click()  # an example question
     expect(page.locator("#question textarea")).to_have_value(SV_QUESTION)
@@ -188,11 +213,10 @@ def test_conversations_survive_a_reload_and_the_library_takes_uploads(
 ) -> None:
     from playwright.sync_api import expect
 
-    context = browser.new_context(locale="en-GB", viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.goto(f"{app_url}/")
+    page = open_page(browser, f"{app_url}/", "en-GB")
+    context = page.context
     # The first screen says what is indexed.
-    expect(page.locator("#library-list table.library")).to_contain_text("3 indexed documents")
+    expect(page.locator("#library-list table.library")).to_contain_text("4 indexed documents")
     ask(page, FI_QUESTION)
     expect(page.locator("#conversation-list")).to_contain_text(FI_QUESTION[:30])
     page.reload()
@@ -218,7 +242,7 @@ def test_conversations_survive_a_reload_and_the_library_takes_uploads(
     expect(report).to_contain_text("kantin.txt", timeout=60_000)
     expect(report.locator("li.added")).to_contain_text("kantin.txt")
     expect(report.locator("li.failed")).to_contain_text("tom.txt")
-    expect(page.locator("#library-list")).to_contain_text("4 indexed documents")
+    expect(page.locator("#library-list")).to_contain_text("5 indexed documents")
     save(page, tmp_path, "library.png")
     context.close()
 
@@ -268,7 +292,7 @@ def test_embed_view_in_an_iframe(browser: Any, app_url: str, pages: Pages, tmp_p
     expect(frame.locator("#question textarea")).to_be_visible(timeout=30_000)
     expect(frame.locator("#chat-header")).to_be_hidden()  # compact: no header
     expect(frame.locator("body")).to_have_class("dark")  # ?theme=dark
-    expect(frame.locator("#sources h3")).to_have_text("Lähteet")  # ?lang=fi beats en-US
+    expect(frame.locator("#sources h2")).to_have_text("Lähteet")  # ?lang=fi beats en-US
     ask(frame, FI_QUESTION).click()
     passage = frame.locator("#sources details[open]")
     expect(passage).to_contain_text(LAHTI)
@@ -290,4 +314,180 @@ def test_embed_as_a_web_component(browser: Any, app_url: str, pages: Pages) -> N
     expect(page.locator("gradio-app #question textarea")).to_be_visible(timeout=30_000)
     ask(page, SV_QUESTION).click()
     expect(page.locator("gradio-app #sources details[open]")).to_contain_text(STOCKHOLM)
+    context.close()
+
+
+def in_viewport(locator: Any, viewport: dict[str, int]) -> bool:
+    box = locator.bounding_box()
+    return bool(
+        box
+        and box["x"] >= 0
+        and box["y"] >= 0
+        and box["x"] + box["width"] <= viewport["width"] + 1
+        and box["y"] + box["height"] <= viewport["height"] + 1
+    )
+
+
+def test_language_send_copy_numbering_and_feedback_in_place(
+    browser: Any, app_url: str, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(
+        locale="en-US",
+        viewport={"width": 1400, "height": 1000},
+        permissions=["clipboard-read", "clipboard-write"],
+    )
+    page = context.new_page()
+    page.goto(f"{app_url}/?lang=fi")
+    # ?lang beats the browser's en-US: the page's language, title and Gradio's own labels.
+    expect(page.locator("html")).to_have_attribute("lang", "fi")
+    expect(page).to_have_title("Strategia-avustaja")
+    expect(page.locator("footer")).to_contain_text("API:n kautta")  # Gradio's "Use via API"
+    send = page.locator("#send")
+    expect(send).to_be_disabled()  # an empty question cannot be sent
+    page.locator("#question textarea").fill("   ")
+    expect(send).to_be_disabled()
+    page.locator("#question textarea").press("Enter")
+    expect(page.locator("#chatbot [data-testid='user']")).to_have_count(0)
+
+    ask(page, SV_QUESTION)
+    ask(page, PDF_QUESTION)
+    expect(page.locator('#chatbot a[href="#src-2-1"]').first).to_be_visible()
+    expect(page.locator("#chatbot button[aria-label='Tyhjennä keskustelu']")).to_have_count(1)
+    # Citations read 1..n in each answer, in order of first use, each opening its passage.
+    for turn in (1, 2):
+        shown = page.locator(f'#chatbot a[href^="#src-{turn}-"]').all_inner_texts()
+        numbers = list(dict.fromkeys(int(x.strip("[]")) for x in shown))
+        assert numbers == list(range(1, len(numbers) + 1)), shown
+    ids = page.evaluate("Array.from(document.querySelectorAll('#sources [id^=src-]'), e => e.id)")
+    assert len(ids) == len(set(ids))
+
+    # The message's accessible name and the copied text are plain text with numbered sources.
+    answer = page.locator("#chatbot [data-testid='bot']").last
+    label = answer.get_attribute("aria-label") or ""
+    assert label.startswith("Vastaus: ") and "](#" not in label and "\\[" not in label
+    page.locator("#chatbot .message-buttons-left").last.locator("button").first.click()
+    page.wait_for_function("() => window.__assistantCopied")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    text, _, sources = copied.partition("\n\nLähteet:\n")
+    assert PDF_QUOTE in text and "](#" not in copied and "\\" not in copied
+    assert sources.startswith("[1] Biblioteksplan 2026 · sivu 2: “"), copied
+
+    # Feedback on the first answer opens right below it, on screen, and thanks only when sent.
+    first = page.locator("#chatbot .message-buttons-left").first
+    first.locator("button").nth(2).click()  # copy, retry-or-not, dislike, like: dislike
+    box = page.locator("#feedback")
+    expect(box).to_be_visible()
+    page.wait_for_function(
+        """() => {
+          const box = document.querySelector('#feedback').getBoundingClientRect();
+          const rated = document.querySelector('#chatbot .message-buttons-left')
+            .getBoundingClientRect();
+          return box.top >= rated.bottom - 2 && box.top - rated.bottom < 60;
+        }"""
+    )
+    assert in_viewport(box.locator("textarea"), {"width": 1400, "height": 1000})
+    expect(page.locator("#feedback-status")).to_have_text("")
+    box.locator("textarea").fill("Hyvä")
+    box.locator("button").filter(has_text="Lähetä kommentti").click()
+    expect(page.locator("#feedback-status")).to_contain_text("Kiitos")
+    save(page, tmp_path, "desktop.png")
+    context.close()
+
+
+def test_a_pdf_citation_opens_the_page_with_the_passage_highlighted(
+    browser: Any, app_url: str, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    page = open_page(browser, f"{app_url}/", "sv-SE")
+    context = page.context
+    ask(page, PDF_QUESTION).click()
+    passage = page.locator("#sources details[open]")
+    expect(passage).to_contain_text(PDF_QUOTE)
+    with context.expect_page() as opened:
+        passage.locator("a.open-original").click()
+    original = opened.value
+    image = original.locator("#page-image")
+    expect(image).to_be_visible()
+    original.wait_for_function("document.querySelector('#page-image').naturalWidth > 500")
+    expect(original.locator("h1")).to_have_text("Biblioteksplan 2026 · sida 2")
+    expect(original.locator(".note")).to_have_count(0)  # the quote was found on the page
+    save(original, tmp_path, "pdf-source.png")
+    context.close()
+
+
+def test_phone_layout_and_narrow_embed(
+    browser: Any, app_url: str, pages: Pages, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(
+        locale="sv-SE", viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2
+    )
+    page = context.new_page()
+    page.goto(f"{app_url}/")
+    expect(page.locator("#library-list table.library")).to_be_attached()
+    # Without scrolling: the question, Send and the example questions.
+    for selector in ("#question textarea", "#send", "#examples .example-q >> nth=-1"):
+        expect(page.locator(selector)).to_be_visible()
+        assert in_viewport(page.locator(selector), PHONE), selector
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    save(page, tmp_path, "phone.png")
+    link = ask(page, SV_QUESTION)
+    link.click()
+    passage = page.locator("#sources details[open]")
+    expect(passage).to_contain_text(STOCKHOLM)
+    # The passage (below the chat on a phone) comes into sight, with a way back.
+    page.wait_for_function(
+        """() => { const r = document.querySelector('#sources details[open]')
+                     .getBoundingClientRect(); return r.top >= 0 && r.top < innerHeight; }"""
+    )
+    page.locator("#back-to-answer").click()
+    page.wait_for_function(
+        """() => { const r = document.querySelector('#chatbot a[href^="#src-"]')
+                     .getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; }"""
+    )
+    expect(page.locator("#back-to-answer")).to_have_count(0)
+    context.close()
+
+    pages.pages["/narrow.html"] = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Narrow</title></head><body style="margin:0">
+<iframe id="assistant" src="{app_url}/embed/?lang=en" title="Assistant"
+ style="width:360px;height:700px;border:0"></iframe></body></html>"""
+    narrow = browser.new_context(viewport={"width": 360, "height": 700}).new_page()
+    narrow.goto(f"{pages.origin}/narrow.html")
+    frame = narrow.frame_locator("#assistant")
+    expect(frame.locator("#send")).to_be_visible(timeout=30_000)
+    inner = narrow.frame(url=lambda u: "/embed/" in u)
+    assert inner is not None
+    assert inner.evaluate("document.documentElement.scrollWidth") <= 360
+    ask(frame, SV_QUESTION)
+    narrow.context.close()
+
+
+@pytest.mark.parametrize("path", ["/", "/embed/"])
+def test_no_serious_accessibility_violations(browser: Any, app_url: str, path: str) -> None:
+    axe = next((p for p in AXE_PATHS if p.exists()), None)
+    if axe is None:
+        pytest.fail("axe-core is missing: npm install --prefix .venv axe-core@4.14.1")
+    page = open_page(browser, f"{app_url}{path}", "sv-SE")
+    context = page.context
+    page.locator("#question textarea").wait_for()
+    page.wait_for_function("() => window.__assistantTexts")  # the load event has run
+    # Gradio dims a component while an event updates it: contrast is measured once all is
+    # at full opacity and nothing is animating.
+    page.wait_for_function(
+        """() => Array.from(document.querySelectorAll('.html-container, .block'))
+                   .every((e) => getComputedStyle(e).opacity === '1')
+                 && document.getAnimations().every((a) => a.playState !== 'running')"""
+    )
+    page.add_script_tag(path=str(axe))
+    found = page.evaluate(
+        """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+             .filter((v) => ['serious', 'critical'].includes(v.impact))
+             .map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)"""
+    )
+    assert found == []
     context.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -101,12 +102,17 @@ def test_embed_view_has_no_header(base: str) -> None:
     assert redirect.headers["location"] == "/embed/?theme=dark&lang=fi"
     assert httpx.get(f"{base}/embed/?theme=dark&lang=fi").status_code == 200
 
-    def header_visible(path: str) -> bool:
+    def elem_ids(path: str) -> set[str]:
         config = httpx.get(f"{base}{path}/config").json()
-        header = next(c for c in config["components"] if c["props"].get("elem_id") == "chat-header")
-        return bool(header["props"]["visible"])
+        return {
+            c["props"]["elem_id"]
+            for c in config["components"]
+            if c["props"].get("elem_id") and c["props"].get("visible") is not False
+        }
 
-    assert header_visible("") and not header_visible("/embed")
+    # The embed view's only title is a visually hidden h1 (a page needs one for screen readers).
+    assert "chat-header" in elem_ids("") and "embed-title" not in elem_ids("")
+    assert "chat-header" not in elem_ids("/embed") and "embed-title" in elem_ids("/embed")
 
 
 def test_the_queue_follows_the_settings(corpus_assistant: Assistant, tmp_path: Path) -> None:
@@ -201,6 +207,29 @@ def test_answer_links_only_valid_citations() -> None:
     assert '[\\[1\\]](#src-3-1 "a.txt · sida 4")' in text
     assert "\\[7\\]" in text and "#src-3-7" not in text
     assert "\\<b\\>fet\\</b\\>" in text
+
+
+def test_citations_are_shown_numbered_1_to_n_without_gaps_or_repeats() -> None:
+    def cite(n: int, quote: str, chunk: str) -> Citation:
+        return Citation(
+            n=n, doc=f"d{n}.txt", title="", page=None, quote=quote, chunk_id=chunk, score=1.0
+        )
+
+    # Passages 5 and 3 were quoted (5 twice, as two quotes of one passage).
+    citations = [cite(3, "tre", "c3"), cite(5, "fem", "c5"), cite(5, "fem igen", "c5")]
+    answer = Answer(
+        answer="Fem [5]. Tre [3]. Fem igen [5].",
+        language="sv",
+        refused=False,
+        citations=citations,
+    )
+    text = answer_markdown(answer, turn=2, lang="sv")
+    assert re.findall(r"\(#src-2-(\d+) ", text) == ["1", "2", "1"]
+    assert re.findall(r"\\\[(\d+)\\\]\]", text) == ["1", "2", "1"]
+    panel = sources_html([{"question": "q", "answer": answer.model_dump()}] * 2, "sv")
+    assert re.findall(r'id="src-2-(\d+)"', panel) == ["1", "2"]
+    first = panel.index('id="src-2-1"')
+    assert panel.index("fem igen") > first and panel.index("fem") < panel.index('id="src-2-2"')
 
 
 def test_sources_panel_escapes_document_fields() -> None:

@@ -35,13 +35,21 @@ CANTEEN = (
 PARKING_QUESTION = "Var parkerar personalen vid Kontor Norrsken?"
 
 
-@pytest.fixture(scope="module")
-def library_base(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Iterator[str]:
-    data = tmp_path_factory.mktemp("library") / "data"
+def data_and_docs(
+    tmp_path_factory: pytest.TempPathFactory, models_dir: Path, name: str
+) -> tuple[Path, Path]:
+    """An empty data dir holding the converted model, and a folder for documents."""
+    data = tmp_path_factory.mktemp(name) / "data"
     data.mkdir()
     (data / "models").symlink_to(models_dir, target_is_directory=True)
     docs = data.parent / "docs"
     docs.mkdir()
+    return data, docs
+
+
+@pytest.fixture(scope="module")
+def library_base(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Iterator[str]:
+    data, docs = data_and_docs(tmp_path_factory, models_dir, "library")
     (docs / "matsal.txt").write_text(CANTEEN, encoding="utf-8")
     settings = Settings(data_dir=data, api_tokens=TOKENS)
     assistant = Assistant(settings)

@@ -23,7 +23,7 @@ from assistant.web.conversations import ConversationStore
 from assistant.web.documents import Library
 from assistant.web.feedback import MAX_COMMENT_CHARS, FeedbackStore
 from assistant.web.history import cap_history, exchanges_to_history, has_lone_surrogate
-from assistant.web.i18n import EXAMPLES, choose_language, t
+from assistant.web.i18n import EXAMPLES, choose_language, client_texts, t
 from assistant.web.render import (
     Turns,
     chat_messages,
@@ -114,7 +114,13 @@ def create_chat(
         turns_state = gr.State([])
         # The open conversation, for API clients that do not send the page's copy back.
         conv_state = gr.State("")
-        title = gr.HTML(header(initial), visible=not embed, elem_id="chat-header")
+        # The embed view has no visible header, but a page needs its h1 (for screen readers).
+        title = gr.HTML(
+            header(initial) if not embed else f"<h1>{html.escape(t('title', initial))}</h1>",
+            elem_id="chat-header" if not embed else "embed-title",
+        )
+        # The interface language and the strings the page's script shows (static/chat.js).
+        texts_box = gr.Textbox(json.dumps(client_texts(initial)), visible=False)
         with gr.Column() if embed else gr.Row(equal_height=False):
             with gr.Column(
                 scale=1, min_width=200, visible=not embed, elem_id="conversations-panel"
@@ -258,7 +264,8 @@ def create_chat(
                 **dict(zip(conversation_outputs, values, strict=True)),
                 **updates,
                 lang_state: lang,
-                title: header(lang),
+                texts_box: json.dumps(client_texts(lang)),
+                title: header(lang) if not embed else f"<h1>{html.escape(t('title', lang))}</h1>",
                 examples_title: f"**{t('examples', lang)}**",
                 fb_rating: gr.update(label=t("feedback_rating", lang), choices=ratings(lang)),
                 conv_list: conversation_choices(
@@ -274,12 +281,17 @@ def create_chat(
                 admin_box: gr.update(visible=caller.is_admin(settings.admin_group)),
             }
 
-        fixed = [lang_state, title, examples_title, fb_rating, conv_list, admin_box]
+        fixed = [lang_state, texts_box, title, examples_title, fb_rating, conv_list, admin_box]
         fixed += [doc_filter, library_list]
         demo.load(
             on_load,
             outputs=fixed + conversation_outputs + [c for c, _ in localised],
             api_visibility="private",
+        ).then(
+            None,
+            inputs=[texts_box],
+            js="(s) => { window.__assistantTexts = s; "
+            "if (window.assistantApply) window.assistantApply(); }",
         )
 
         def answer_turn(

@@ -171,6 +171,40 @@ STRINGS: dict[str, dict[Lang, str]] = {
     "col_date": {"sv": "Datum", "fi": "Päivämäärä", "en": "Date"},
     "col_groups": {"sv": "Grupper", "fi": "Ryhmät", "en": "Groups"},
     "public": {"sv": "alla", "fi": "kaikki", "en": "everyone"},
+    "role_question": {"sv": "Fråga", "fi": "Kysymys", "en": "Question"},
+    "role_answer": {"sv": "Svar", "fi": "Vastaus", "en": "Answer"},
+    "copied": {"sv": "Kopierat", "fi": "Kopioitu", "en": "Copied"},
+    "copy": {
+        "sv": "Kopiera som text med källor",
+        "fi": "Kopioi tekstinä lähteineen",
+        "en": "Copy as text with sources",
+    },
+    "chars_left": {
+        "sv": "{n} tecken kvar",
+        "fi": "{n} merkkiä jäljellä",
+        "en": "{n} characters left",
+    },
+    "offline": {
+        "sv": "Anslutningen till servern bröts. Samtalet finns kvar; försök igen om en stund.",
+        "fi": "Yhteys palvelimeen katkesi. Keskustelu on tallessa; yritä hetken päästä uudelleen.",
+        "en": "The connection to the server was lost. The conversation is kept; try again "
+        "in a moment.",
+    },
+    "open_original": {
+        "sv": "Öppna originalet",
+        "fi": "Avaa alkuperäinen",
+        "en": "Open the original",
+    },
+    "back_to_chat": {
+        "sv": "Tillbaka till svaret",
+        "fi": "Takaisin vastaukseen",
+        "en": "Back to the answer",
+    },
+    "passage_not_found": {
+        "sv": "Det citerade stället hittades inte på sidan; hela sidan visas.",
+        "fi": "Lainattua kohtaa ei löytynyt sivulta; koko sivu näytetään.",
+        "en": "The quoted passage was not found on the page; the whole page is shown.",
+    },
     "login_title": {"sv": "Logga in", "fi": "Kirjaudu sisään", "en": "Sign in"},
     "login_token": {"sv": "Åtkomsttoken", "fi": "Käyttötunnus", "en": "Access token"},
     "login_submit": {"sv": "Logga in", "fi": "Kirjaudu", "en": "Sign in"},
@@ -228,3 +262,22 @@ def choose_language(
         if found := _as_lang(tag):
             return found
     return "en"
+
+
+CLIENT_KEYS = (
+    "title",
+    "role_question",
+    "role_answer",
+    "sources",
+    "copy",
+    "copied",
+    "chars_left",
+    "offline",
+    "back_to_chat",
+)
+
+
+def client_texts(lang: str) -> dict[str, str]:
+    """The strings the page's script needs (assistant/web/static/chat.js), with the language
+    itself under "lang"."""
+    return {"lang": lang, **{key: t(key, lang) for key in CLIENT_KEYS}}

@@ -12,6 +12,7 @@ import html
 import re
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 from assistant.schema import Answer, Citation
 from assistant.web.documents import DocumentInfo, UploadResult
@@ -42,9 +43,20 @@ def _page(page: int | None, lang: str) -> str:
     return f" · {t('page', lang)} {page}" if page is not None else ""
 
 
+def display_numbers(answer: Answer) -> dict[int, int]:
+    """Citation numbers as the reader sees them: 1..n in the order the answer first cites
+    them, without gaps or repeats. Answer.citations number the retrieved passages ([2] and
+    [5] when the second and fifth were quoted); the API keeps those, the chat shows these."""
+    cited = {c.n for c in answer.citations}
+    order = [int(m) for m in _MARKER.findall(answer.answer) if int(m) in cited]
+    order += [c.n for c in answer.citations]
+    return {n: shown for shown, n in enumerate(dict.fromkeys(order), 1)}
+
+
 def answer_markdown(answer: Answer, turn: int, lang: str) -> str:
     """The answer with each valid [n] as a link to its passage in the sources panel."""
     cited = {c.n: c for c in answer.citations}
+    shown = display_numbers(answer)
     # Markers become placeholders first, so escaping sees line starts where they really are.
     text = escape_md(_MARKER.sub(lambda m: f"\x00{m.group(1)}\x00", answer.answer))
 
@@ -54,7 +66,7 @@ def answer_markdown(answer: Answer, turn: int, lang: str) -> str:
         if citation is None:
             return f"\\[{n}\\]"
         hint = link_title(f"{citation.doc}{_page(citation.page, lang)}")
-        return f'[\\[{n}\\]](#src-{turn}-{n} "{hint}")'
+        return f'[\\[{shown[n]}\\]](#src-{turn}-{shown[n]} "{hint}")'
 
     text = re.sub("\x00(\\d+)\x00", link, text)
     if answer.unsupported_sentences:
@@ -77,26 +89,34 @@ def _turn_sources(answer: Answer, number: int, lang: str) -> str:
     items = []
     # One element per cited passage, holding every quote taken from it: an overview quotes
     # several sentences of one passage, and element ids must stay unique.
+    shown = display_numbers(answer)
     by_number: dict[int, list[Citation]] = {}
-    for c in answer.citations:
-        by_number.setdefault(c.n, []).append(c)
+    for c in sorted(answer.citations, key=lambda c: shown[c.n]):
+        by_number.setdefault(shown[c.n], []).append(c)
     for n, group in by_number.items():
         c = group[0]
         title = c.title or c.doc
         quotes = "".join(
             f"<blockquote>{e(q)}</blockquote>" for q in dict.fromkeys(x.quote for x in group)
         )
+        # The original at its page, the (first) quote highlighted: assistant/web/originals.py
+        query = urlencode({"q": group[0].quote[:1000], "lang": lang})
+        original = (
+            f'<a class="open-original" href="/source/{e(c.chunk_id)}?{e(query)}" '
+            f'target="_blank" rel="noopener">{e(t("open_original", lang))}'
+            f"{e(_page(c.page, lang))}</a>"
+        )
         items.append(
             f'<details class="source" id="src-{number}-{n}"><summary>'
             f'<span class="cite-n">[{n}]</span> <span class="src-title">{e(title)}</span>'
             f"{e(_page(c.page, lang))}</summary>"
             f'<div class="meta">{e(t("file", lang))}: <span class="src-file">{e(c.doc)}</span>'
-            f"</div>{quotes}</details>"
+            f"</div>{quotes}<p>{original}</p></details>"
         )
     question = answer.question if len(answer.question) <= 90 else answer.question[:87] + "…"
     heading = f"{t('sources_for', lang, n=number)}: {question}"
     body = "".join(items) or "<p>—</p>"
-    return f'<section class="turn" data-turn="{number}"><h4>{e(heading)}</h4>{body}</section>'
+    return f'<section class="turn" data-turn="{number}"><h3>{e(heading)}</h3>{body}</section>'
 
 
 def sources_html(turns: Turns, lang: str) -> str:
@@ -113,7 +133,7 @@ def sources_html(turns: Turns, lang: str) -> str:
         if len(sections) > 1:
             body += f"<details class='earlier'><summary>{e(t('earlier', lang))}</summary>"
             body += "".join(sections[1:]) + "</details>"
-    return f'<div class="sources-panel"><h3>{e(t("sources", lang))}</h3>{body}</div>'
+    return f'<div class="sources-panel"><h2>{e(t("sources", lang))}</h2>{body}</div>'
 
 
 def retrieved_html(turns: Turns, lang: str) -> str:
@@ -122,12 +142,14 @@ def retrieved_html(turns: Turns, lang: str) -> str:
     if not turns:
         return f'<div class="retrieved"><p class="empty">{e(t("retrieved_empty", lang))}</p></div>'
     answer = Answer.model_validate(turns[-1]["answer"])
-    cited = {c.chunk_id for c in answer.citations}
+    shown = display_numbers(answer)
+    cited = {c.chunk_id: shown[c.n] for c in answer.citations}
     items = []
     for p in answer.retrieved:
-        mark = f" · {t('cited', lang)}" if p.chunk_id in cited else ""
+        # The list's own numbers are retrieval ranks; the answer's [n] is named beside it.
+        mark = f" · {t('cited', lang)} [{cited[p.chunk_id]}]" if p.chunk_id in cited else ""
         meta = (
-            f"[{p.n}] {p.title or p.doc} · {t('file', lang)}: {p.doc}{_page(p.page, lang)}"
+            f"{p.title or p.doc} · {t('file', lang)}: {p.doc}{_page(p.page, lang)}"
             f" · {t('score', lang)} {p.score:.4f}{mark}"
         )
         css = "passage cited" if p.chunk_id in cited else "passage"

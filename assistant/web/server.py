@@ -35,6 +35,7 @@ from assistant.web.guards import (
     UploadGuardMiddleware,
     install_access_log_redaction,
 )
+from assistant.web.originals import Originals, originals_router
 
 GRADIO_JS = Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js"
 
@@ -142,6 +143,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     app.include_router(conversations_router(conversations, caller))
     library = Library(assistant, settings)
     app.include_router(documents_router(library, caller, settings.admin_group))
+    app.include_router(originals_router(Originals(assistant, auth), settings.ui_language))
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:

@@ -1,12 +1,45 @@
 () => {
+  // The page's behaviour around Gradio's components. Strings come from the server
+  // (i18n.client_texts, set by the load event as window.__assistantTexts), so that this file
+  // holds no interface text of its own.
+  const texts = () => {
+    try { return JSON.parse(window.__assistantTexts || '{}'); } catch (e) { return {}; }
+  };
+  const root = () => document.querySelector('gradio-app') || document;
+  // Embedded as a <gradio-app src=…> web component the page is someone else's: its title and
+  // language stay theirs.
+  const ownPage = () => !document.querySelector('gradio-app[src]');
+  const $ = (selector) => root().querySelector(selector);
+  const $$ = (selector) => Array.from(root().querySelectorAll(selector));
+
+  // Citation links in answers point at "#src-<turn>-<n>": open (and scroll to) the passage in
+  // the sources panel instead of navigating.
   const open = (id) => {
-    const el = document.getElementById(id);
+    const el = root().querySelector('#' + CSS.escape(id));
     if (!el) return;
     for (let p = el; p; p = p.parentElement) { if (p.tagName === 'DETAILS') p.open = true; }
-    document.querySelectorAll('details.source.highlight')
-      .forEach((e) => e.classList.remove('highlight'));
+    $$('details.source.highlight').forEach((e) => e.classList.remove('highlight'));
     el.classList.add('highlight');
     el.scrollIntoView({ behavior: 'smooth', block: 'nearest' });
+    const summary = el.querySelector('summary');
+    if (summary) summary.focus({ preventScroll: true });
+  };
+  // When the passage is out of the chat's sight (a phone, where the sources are below the
+  // chat), a button leads back to the answer.
+  const backButton = (link) => {
+    let back = $('#back-to-answer');
+    if (back) back.remove();
+    if (window.innerWidth > 640) return;
+    back = document.createElement('button');
+    back.id = 'back-to-answer';
+    back.type = 'button';
+    back.textContent = `↑ ${texts().back_to_chat || 'Back'}`;
+    back.addEventListener('click', () => {
+      link.scrollIntoView({ block: 'center' });
+      link.focus({ preventScroll: true });
+      back.remove();
+    });
+    document.body.appendChild(back);
   };
   document.addEventListener('click', (event) => {
     const link = event.target.closest && event.target.closest('a[href^="#src-"]');
@@ -14,8 +47,192 @@
     event.preventDefault();
     event.stopPropagation();
     open(link.getAttribute('href').slice(1));
+    backButton(link);
   }, true);
+
   const theme = new URLSearchParams(window.location.search).get('theme');
   if (theme === 'dark') document.body.classList.add('dark');
   if (theme === 'light') document.body.classList.remove('dark');
+
+  // The interface language: <html lang>, the page title and Gradio's own labels.
+  window.assistantApply = () => {
+    const s = texts();
+    if (!s.lang) return;
+    if (ownPage()) {
+      document.documentElement.lang = s.lang;
+      document.title = s.title;
+    }
+    const core = performance.getEntriesByType('resource')
+      .map((e) => e.name).find((name) => /\/assets\/core-[\w-]+\.js$/.test(name));
+    if (core) {
+      import(core).then((m) => m.changeLocale && m.changeLocale(s.lang)).catch(() => {});
+    }
+    fixMessages();
+  };
+  if (window.__assistantTexts) window.assistantApply();
+
+  // Chat messages: an accessible name of plain text (the rendered words, not the Markdown
+  // behind them).
+  const bots = () => $$('#chatbot [data-testid="bot"]');
+  const fixMessages = () => {
+    const s = texts();
+    $$('#chatbot [data-testid="bot"], #chatbot [data-testid="user"]').forEach((el) => {
+      const role = el.dataset.testid === 'bot' ? s.role_answer : s.role_question;
+      const name = `${role || el.dataset.testid}: ${el.innerText.trim()}`;
+      if (el.getAttribute('aria-label') !== name) el.setAttribute('aria-label', name);
+    });
+    // Gradio's copy buttons: named in the interface language, for what they copy now.
+    $$('#chatbot .message-buttons-left, #chatbot .message-buttons-right').forEach((row) => {
+      const first = row.querySelector('button');
+      if (first && s.copy && first.getAttribute('aria-label') !== s.copy) {
+        first.setAttribute('aria-label', s.copy);
+        first.setAttribute('title', s.copy);
+      }
+    });
+    // Gradio's drop zone names itself "Click to upload…" without the visible label.
+    $$('#upload .upload-container[aria-label]').forEach((el) => el.removeAttribute('aria-label'));
+  };
+  new MutationObserver(() => fixMessages()).observe(document.body, {
+    subtree: true, childList: true, characterData: true,
+    attributes: true, attributeFilter: ['aria-label'],
+  });
+
+  // Copy: the answer as plain text and a numbered list of its sources.
+  const plainAnswer = (message) => {
+    const turn = bots().indexOf(message) + 1;
+    const lines = [message.innerText.trim()];
+    const sources = $$(`#sources section.turn[data-turn="${turn}"] details.source`);
+    if (sources.length) {
+      lines.push('', `${texts().sources || 'Sources'}:`);
+      for (const source of sources) {
+        // textContent: older answers sit in closed <details>, where innerText is empty.
+        const head = source.querySelector('summary').textContent.replace(/\s+/g, ' ').trim();
+        const quotes = Array.from(source.querySelectorAll('blockquote'))
+          .map((q) => `“${q.textContent.trim()}”`).join(' ');
+        lines.push(`${head}: ${quotes}`);
+      }
+    }
+    return lines.join('\n');
+  };
+  const messageOf = (button) => {
+    // The message a row of buttons belongs to: the last one before it in the page.
+    const before = bots().filter((m) => m.compareDocumentPosition(button) & Node.DOCUMENT_POSITION_FOLLOWING);
+    return before[before.length - 1];
+  };
+  const writeClipboard = async (text) => {
+    window.__assistantCopied = text;
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch (e) {
+      const area = document.createElement('textarea');
+      area.value = text;
+      document.body.appendChild(area);
+      area.select();
+      document.execCommand('copy');
+      area.remove();
+    }
+  };
+  document.addEventListener('click', (event) => {
+    const button = event.target.closest && event.target.closest('#chatbot .message-buttons-left button');
+    if (!button) return;
+    const all = Array.from(button.closest('.message-buttons-left').querySelectorAll('button'));
+    const index = all.indexOf(button);
+    const message = messageOf(button);
+    if (!message) return;
+    if (index === 0) {  // Gradio's copy button comes first: copy, retry, dislike, like
+      event.preventDefault();
+      event.stopPropagation();
+      writeClipboard(plainAnswer(message));
+      button.setAttribute('title', texts().copied || 'Copied');
+      setTimeout(() => button.setAttribute('title', texts().copy || 'Copy'), 2000);
+      return;
+    }
+    // Like/dislike (the last two): the comment box opens right below the rated answer.
+    if (index >= all.length - 2) placeFeedback(message);
+  }, true);
+
+  // The comment box is laid over the chat right below the rated answer (anchored to the
+  // answer's buttons), not at the foot of the chat where it may be out of sight.
+  let rated = null;
+  const placeFeedback = (message) => {
+    rated = message;
+    const started = Date.now();
+    const place = () => {
+      const box = $('#feedback');
+      if (!box || box.offsetParent === null) {
+        if (Date.now() - started < 10000) requestAnimationFrame(place);
+        return;
+      }
+      anchorFeedback();
+      box.scrollIntoView({ block: 'nearest' });
+      const area = box.querySelector('textarea');
+      if (area) area.focus({ preventScroll: true });
+    };
+    requestAnimationFrame(place);
+  };
+  const anchorFeedback = () => {
+    const box = $('#feedback');
+    if (!box || !rated || box.offsetParent === null) return;
+    const column = box.parentElement;
+    const row = rated.closest('.message-row') || rated;
+    const buttons = row.nextElementSibling && row.nextElementSibling.matches('.message-buttons, .message-buttons *, [class*="message-buttons"]')
+      ? row.nextElementSibling : row;
+    if (getComputedStyle(column).position === 'static') column.style.position = 'relative';
+    const top = buttons.getBoundingClientRect().bottom - column.getBoundingClientRect().top + 4;
+    box.classList.add('anchored');
+    box.style.top = `${Math.max(0, top)}px`;
+  };
+  document.addEventListener('scroll', anchorFeedback, true);
+  window.addEventListener('resize', anchorFeedback);
+
+  // Send: not for an empty question; a counter near the length limit.
+  const syncSend = () => {
+    const s = texts();
+    // Gradio sets the title from the Blocks after load; the interface language wins.
+    if (s.title && ownPage() && document.title !== s.title) document.title = s.title;
+    if (s.lang && ownPage() && document.documentElement.lang !== s.lang) {
+      document.documentElement.lang = s.lang;
+    }
+    const area = $('#question textarea');
+    const send = $('#send');
+    if (!area || !send) return;
+    const empty = !area.value.trim();
+    if (send.disabled !== empty) send.disabled = empty;
+    send.setAttribute('aria-disabled', String(empty));
+    const max = Number(area.getAttribute('maxlength')) || 0;
+    let counter = $('#question-counter');
+    if (!counter) {
+      counter = document.createElement('div');
+      counter.id = 'question-counter';
+      counter.setAttribute('aria-live', 'polite');
+      area.insertAdjacentElement('afterend', counter);
+    }
+    const left = max - area.value.length;
+    const text = max && left <= max * 0.2 ? (s.chars_left || '{n}').replace('{n}', left) : '';
+    if (counter.textContent !== text) counter.textContent = text;
+  };
+  setInterval(syncSend, 150);
+  document.addEventListener('input', syncSend, true);
+  document.addEventListener('keydown', (event) => {
+    const area = event.target.closest && event.target.closest('#question textarea');
+    if (area && event.key === 'Enter' && !event.shiftKey && !area.value.trim()) {
+      event.preventDefault();
+      event.stopPropagation();
+    }
+  }, true);
+
+  // A lost connection is said in the interface language; the conversation stays on the page
+  // and on the server.
+  const offline = () => {
+    let note = $('#offline-notice');
+    if (!note) {
+      note = document.createElement('div');
+      note.id = 'offline-notice';
+      note.setAttribute('role', 'alert');
+      document.body.appendChild(note);
+    }
+    note.textContent = texts().offline || 'Offline';
+  };
+  window.addEventListener('offline', offline);
+  window.addEventListener('online', () => { const n = $('#offline-notice'); if (n) n.remove(); });
 }
