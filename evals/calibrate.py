@@ -57,16 +57,25 @@ def auc(scores: list[float], labels: list[bool]) -> float:
     return wins / (len(positives) * len(negatives))
 
 
-def report(calibration: Calibration, rows: list[tuple[Signals, bool]]) -> None:
-    scores = [calibration.probability(s) for s, _ in rows]
-    labels = [label for _, label in rows]
-    print(f"dev rows: {len(rows)} ({sum(labels)} answerable, {len(labels) - sum(labels)} not)")
-    print(f"AUC (fitted data): {auc(scores, labels):.3f}")
-    for name in Signals.__dataclass_fields__:
-        single = [float(getattr(s, name)) for s, _ in rows]
-        print(f"  AUC of {name:<18} alone: {auc(single, labels):.3f}")
+def out_of_fold(
+    rows: list[tuple[Signals, bool]], model_id: str, *, l2: float, folds: int = 5
+) -> list[float]:
+    """Each row's probability from a model fitted without its fold: what the calibration
+    would say of questions it has not seen, the honest basis for choosing a threshold."""
+    scores = [0.0] * len(rows)
+    for fold in range(folds):
+        train = [row for i, row in enumerate(rows) if i % folds != fold]
+        model = fit(train, model_id, l2=l2)
+        for i, (signals, _) in enumerate(rows):
+            if i % folds == fold:
+                scores[i] = model.probability(signals)
+    return scores
+
+
+def threshold_table(scores: list[float], labels: list[bool]) -> None:
     print("threshold  refusal(unanswerable)  false refusal(answerable)")
-    for threshold in (0.3, 0.4, 0.5, 0.6, 0.7):
+    for step in range(6, 15):
+        threshold = step / 20
         refused = [s < threshold for s in scores]
         unanswerable = [r for r, label in zip(refused, labels, strict=True) if not label]
         answerable = [r for r, label in zip(refused, labels, strict=True) if label]
@@ -74,6 +83,21 @@ def report(calibration: Calibration, rows: list[tuple[Signals, bool]]) -> None:
             f"{threshold:9.2f}  {sum(unanswerable) / max(1, len(unanswerable)):21.3f}  "
             f"{sum(answerable) / max(1, len(answerable)):25.3f}"
         )
+
+
+def report(
+    calibration: Calibration, rows: list[tuple[Signals, bool]], cross_validated: list[float]
+) -> None:
+    scores = [calibration.probability(s) for s, _ in rows]
+    labels = [label for _, label in rows]
+    print(f"dev rows: {len(rows)} ({sum(labels)} answerable, {len(labels) - sum(labels)} not)")
+    print(f"AUC (fitted data): {auc(scores, labels):.3f}")
+    for name in Signals.__dataclass_fields__:
+        single = [float(getattr(s, name)) for s, _ in rows]
+        print(f"  AUC of {name:<18} alone: {auc(single, labels):.3f}")
+    print(f"AUC (5-fold cross-validated): {auc(cross_validated, labels):.3f}")
+    print("cross-validated (choose the threshold from this table):")
+    threshold_table(cross_validated, labels)
     print("weights:", calibration.weights)
 
 
@@ -93,7 +117,8 @@ def main() -> None:
     rows = collect_signals(assistant, items)
     names = ", ".join(p.name for p in args.dataset or DEFAULT_DATASETS)
     calibration = fit(rows, assistant.embedder.model_id, l2=args.l2, fitted_on=f"dev of {names}")
-    report(calibration, rows)
+    model_id = assistant.embedder.model_id
+    report(calibration, rows, out_of_fold(rows, model_id, l2=args.l2))
     if args.write:
         path = calibration_path(assistant.embedder.model_id)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -72,14 +72,77 @@ def test_table_question_is_answered_with_cell_row_and_column(corpus_assistant: A
             "What turnover does Lahden Tilakeskus forecast for 2025?",
             "Liikevaihto, Ennuste 2025: 77 501 (1 000 euroa)",
         ),
+        # Rows in the lower half of the table: split over four chunks, they lost the
+        # table's caption and were not retrieved, or a neighbouring row was quoted.
+        (
+            "What are Lahden Tilakeskus's forecast depreciation and impairments for 2025?",
+            "Poistot ja arvonalentumiset, Ennuste 2025: -20 278 (1 000 euroa)",
+        ),
+        (
+            "Hur stora var Lahden Tilakeskus avskrivningar och nedskrivningar i bokslutet 2024?",
+            "Poistot ja arvonalentumiset, TP 2024: -18 962 (1 000 euroa)",
+        ),
+        (
+            "Mikä oli Lahden Tilakeskuksen liikeylijäämä tilinpäätöksessä 2024?",
+            "LIIKE YLI-/ALIJÄÄMÄ, TP 2024: 9 369 (1 000 euroa)",
+        ),
+        (
+            "What are Lahden Tilakeskus's other operating income in the 2025 forecast?",
+            "Liiketoiminnan muut tuotot, Ennuste 2025: 560 (1 000 euroa)",
+        ),
     ],
 )
-def test_english_question_finds_the_finnish_row_through_the_glossary(
+def test_table_rows_are_found_by_their_label_in_any_language(
     corpus_assistant: Assistant, question: str, cell: str
 ) -> None:
     answer = corpus_assistant.ask(question)
     assert not answer.refused, answer.answer
     assert cell in answer.answer
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # A concept of the question (tax revenue, staff) that no retrieved passage names.
+        "Paljonko Lahden kaupungin verotulot ovat vuonna 2025?",
+        "How many employees does Region Stockholm have?",
+        # A year the table has no column for (answered with the 2024-2025 row before).
+        "Mikä oli Lahden Tilakeskuksen liikevaihto vuonna 2023?",
+        # Money asked for, and no sum of money in the evidence.
+        "Hur mycket pengar satsar Region Stockholm på forskning varje år?",
+        # The sentences that match best hold no date; one further down is about another thing.
+        "När ska Lahtis nya strategi vara klar?",
+    ],
+)
+def test_evidence_about_something_else_is_refused(
+    corpus_assistant: Assistant, question: str
+) -> None:
+    answer = corpus_assistant.ask(question)
+    assert answer.refused, answer.answer
+    assert answer.citations == []
+
+
+def test_a_share_written_in_words_answers_how_much(corpus_assistant: Assistant) -> None:
+    # Refused or answered with a numbered goal line: "två tredjedelar" holds no digit.
+    answer = corpus_assistant.ask(
+        "Hur stor del av all FoU i Stockholmsregionen står näringslivet för?"
+    )
+    assert not answer.refused, answer.answer
+    assert "två tredjedelar" in answer.answer
+
+
+def test_question_concepts_take_the_longest_match() -> None:
+    from assistant.answer.tables import absent_concepts, row_match
+
+    languages = ["en", "fi"]
+    question = "What are the other operating income in the forecast?"
+    assert row_match(question, "Liiketoiminnan muut tuotot", languages) > 0
+    assert row_match(question, "Liikevaihto", languages) <= 0
+    assert absent_concepts("How large is Lahti's debt?", "Liikevaihto 75 754") == {"loans"}
+    assert absent_concepts("How large is Lahti's debt?", "lainakanta kasvoi") == set()
+    assert absent_concepts("When does the project end?", "anything") == set()
+    assert expected_answer_type("How much did the new system cost?", "en") == "amount"
+    assert expected_answer_type("Paljonko uusi järjestelmä maksaa?", "fi") == "amount"
 
 
 def test_glossary_names_one_concept_in_every_language() -> None:

@@ -26,19 +26,22 @@ REPO = Path(__file__).resolve().parents[1]
 # the held-out split: the earlier gate (0.50 / 0.78 / 0.57) was measured on the 79 items the
 # answerer had been tuned on, which are now the dev split. Measured 2026-12-02 at the answer
 # step of 2ff97a1 with `assistant eval run --split test`: answer accuracy 0.500 (34/68),
-# recall@5 0.868, refusal rate 0.462 (6/13); each set one item under. Only ever raise these.
-MIN_ANSWER_ACCURACY = 0.48
-MIN_RECALL = 0.84
+# recall@5 0.868, refusal rate 0.462 (6/13); each set one item under. Raised 2026-12-03 after
+# tables were kept whole in one chunk: accuracy 0.559 (38/68), recall@5 0.941 (64/68), refusal
+# 0.462 (6/13); again one item under. Only ever raise these.
+MIN_ANSWER_ACCURACY = 0.54
+MIN_RECALL = 0.92
 MIN_REFUSAL_RATE = 0.38
 
 # Second corpus (German Debian Reference), test split. Measured 2026-12-02 at 7c058cb with
 # `assistant eval run --dataset evals/datasets/debian-reference-de.jsonl --corpus
 # evals/corpora/debian-reference-de --split test`: answer accuracy 0.48 (12/25), recall@5
-# 0.92, refusal rate 0.29 (2/7); set one item under. Only ever raise these.
+# 0.92, refusal rate 0.29 (2/7); set one item under. Raised 2026-12-03: recall@5 0.96 (24/25),
+# accuracy and refusal unchanged. Only ever raise these.
 GERMAN_DATASET = REPO / "evals" / "datasets" / "debian-reference-de.jsonl"
 GERMAN_CORPUS = REPO / "evals" / "corpora" / "debian-reference-de"
 MIN_DE_ANSWER_ACCURACY = 0.44
-MIN_DE_RECALL = 0.88
+MIN_DE_RECALL = 0.92
 MIN_DE_REFUSAL_RATE = 0.14
 
 

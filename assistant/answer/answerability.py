@@ -34,6 +34,22 @@ FEATURES = (
 )
 
 
+# The direction each signal can only push the answerability in (+1 up, -1 down, 0 either):
+# more support never makes an answer less likely. Fitting within these signs keeps a small
+# dev split from learning a weight with the wrong sign from a few odd items.
+SIGNS = {
+    "similarity": 1,
+    "contrast": 1,
+    "coverage": 1,
+    "cross_language": 0,
+    "names_found": 1,
+    "lexical_agreement": 1,
+    "margin": 1,
+    "unknown_words": -1,
+    "global_contrast": 1,
+}
+
+
 @dataclass(frozen=True)
 class Signals:
     similarity: float  # cosine of the best candidate sentence
@@ -105,8 +121,9 @@ def fallback_probability(signals: Signals) -> float:
 def fit(
     rows: list[tuple[Signals, bool]], model_id: str, *, l2: float = 1.0, fitted_on: str = ""
 ) -> Calibration:
-    """Logistic regression by gradient descent on standardised features, L2-regularised
-    (the dev split is small, so the weights must stay modest)."""
+    """Logistic regression by projected gradient descent on standardised features,
+    L2-regularised (the dev split is small, so the weights must stay modest) and with each
+    weight kept to its signal's sign (SIGNS)."""
     import numpy as np
 
     x = np.array([s.vector() for s, _ in rows], dtype=np.float64)
@@ -116,6 +133,7 @@ def fit(
     scales[scales < 1e-9] = 1.0
     z = (x - means) / scales
     w = np.zeros(z.shape[1])
+    signs = np.array([SIGNS[name] for name in FEATURES], dtype=np.float64)
     b = 0.0
     n = len(y)
     for _ in range(5000):
@@ -123,6 +141,7 @@ def fit(
         grad_w = z.T @ (p - y) / n + l2 * w / n
         grad_b = float(np.mean(p - y))
         w -= 0.5 * grad_w
+        w = np.where(signs * w < 0, 0.0, w)
         b -= 0.5 * grad_b
     return Calibration(
         model_id=model_id,

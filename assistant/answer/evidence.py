@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from functools import cache
 
 from assistant.store.lexical import tokenize
-from assistant.text.profiles import all_months, all_stopwords, profile, profiles
+from assistant.text.profiles import (
+    all_amount_words,
+    all_months,
+    all_number_words,
+    all_stopwords,
+    profile,
+    profiles,
+)
 
 _NUMBER = re.compile(r"\d+(?:[ .,:–-]\d+)*")
 _NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b([A-ZÅÄÖÜ][\w-]{2,}|[A-ZÅÄÖÜ]{2,})")
@@ -189,10 +196,21 @@ def _has_date(sentence: str) -> bool:
     return any(month in lower for month in all_months())
 
 
+def _has_amount(sentence: str) -> bool:
+    words = set(re.findall(r"[^\W\d_]+|[€$£]", sentence.lower()))
+    return any(ch.isdigit() for ch in sentence) and bool(words & all_amount_words())
+
+
 def can_answer_type(sentence: str, kind: str | None, question: str = "") -> bool:
+    """Whether the sentence (for a table row: with its caption and headers, where the unit
+    is) can hold the kind of answer asked for."""
+    if kind == "amount":
+        return _has_amount(sentence)
     if kind == "number":
         # "1/3" after a heading counts its pages; it is not an amount.
-        return any(ch.isdigit() for ch in _PAGE_COUNTER.sub("", sentence))
+        if any(ch.isdigit() for ch in _PAGE_COUNTER.sub("", sentence)):
+            return True
+        return bool(set(re.findall(r"[^\W\d_]+", sentence.lower())) & all_number_words())
     if kind == "date":
         return _has_date(sentence)
     if kind == "person":
@@ -227,3 +245,28 @@ def split_question(question: str) -> list[str]:
     if len(first.split()) < 3 or len(second.split()) < 3:
         return [question]
     return [first, second]
+
+
+_FIGURE_AND_NEXT = re.compile(r"\d[\d\s.,]*\s*(?:%|prosenttia|procent|percent)?\s+([^\W\d_][\w-]*)")
+
+
+def counted_words(sentence: str) -> list[str]:
+    """The word right after each figure of the sentence ("104 henkilötyövuotta" ->
+    "henkilötyövuotta"): what that figure counts."""
+    return [m.group(1) for m in _FIGURE_AND_NEXT.finditer(sentence)]
+
+
+def counts_what_is_asked(
+    sentence: str, question_terms: frozenset[str], question_concepts: set[str], languages: list[str]
+) -> bool:
+    """Whether a figure of the sentence counts what the question asks about: the word after
+    it shares a stem with the question ("Montako henkilötyövuotta" / "104
+    henkilötyövuotta") or names the same concept in another language ("person-years")."""
+    from assistant.answer.tables import glossary_concepts
+
+    for word in counted_words(sentence):
+        if content_terms(word, languages) & question_terms:
+            return True
+        if question_concepts and glossary_concepts(word) & question_concepts:
+            return True
+    return False

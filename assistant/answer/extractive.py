@@ -1,24 +1,32 @@
 """The offline default backend: answers with the best-supported sentence of the top passages,
 framed by a lead-in in the question's language that names the document's title and page, or
-refuses when a calibrated answerability score says the evidence does not answer.
+refuses when the evidence does not answer.
 
-Shapes of answer:
+Shapes of answer (assistant/answer/compose.py):
 * a fact: one verbatim quote (two for a two-part question);
-* a table row: the cell, its row label and column header, then the row verbatim;
+* a table row: the cell, its row label and column header, then the row verbatim; the row is
+  the one whose label names what the question asks about (glossary concepts, any language);
 * an overview ("summarise ...", "what are the main goals ..."): 3-5 key sentences of the most
   relevant section, each cited.
 
 A sentence's score is its embedding similarity to the question (multilingual, so it works
 across languages) plus the share of the question's content words it contains (stemmed; zero
-across languages, where only the similarity speaks). Nothing about a request is stored on the
-backend: one instance serves concurrent requests.
+across languages, where only the similarity speaks), plus a little when a figure of it counts
+what a "how many" question asks about ("104 henkilötyövuotta").
+
+Refusal is decided by rules first, each a way evidence can be about something else: a number
+or year of the question is absent, a domain concept of the question (tax revenue, staff) is
+named by no passage, no sentence holds the kind of answer asked for (a date, a sum of money)
+or only sentences below the best two do; then by a calibrated answerability score
+(assistant/answer/answerability.py). Nothing about a request is stored on the backend: one
+instance serves concurrent requests.
 """
 
 from __future__ import annotations
 
 import re
 import statistics
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -28,54 +36,46 @@ from assistant.answer.answerability import (
     load_calibration,
 )
 from assistant.answer.base import AnswerBackend, Draft, GenerationRequest, Passage
+from assistant.answer.candidates import (
+    Candidate,
+    complete_lists,
+    reading_order,
+    split_candidates,
+    stored_candidates,
+    surroundings,
+)
+from assistant.answer.compose import Selection, compose
 from assistant.answer.evidence import (
     QuestionFacts,
     can_answer_type,
     content_terms,
+    counts_what_is_asked,
     expected_answer_type,
     split_question,
     unknown_share,
 )
 from assistant.answer.tables import (
-    Header,
-    Row,
+    absent_concepts,
     concept_words,
+    glossary_concepts,
     glossary_words,
     parse_header,
     pick_column,
-    row_cells,
+    row_match,
+    split_row,
 )
-from assistant.ingest.chunking import sentence_spans
-from assistant.ingest.cleaning import is_list_item, is_table_row, looks_like_heading
-from assistant.prompting import phrase
+from assistant.ingest.cleaning import is_table_row, looks_like_heading
 from assistant.text.profiles import continuation_words
 from embeddings.base import Embedder
 
-_LIST_ITEMS = 4
-
-
-@dataclass
-class Candidate:
-    passage: Passage
-    text: str
-    order: int
-    # Caption and column headers of a table row, stored with the row at ingest.
-    context: str = ""
-    similarity: float = 0.0
-    coverage: float = 0.0
-    score: float = 0.0
-    vector: np.ndarray | None = field(default=None, repr=False)
-
-    @property
-    def section(self) -> str:
-        return str(self.passage.meta.get("section") or "")
+_YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
 
 
 @dataclass(frozen=True)
 class ExtractiveConfig:
     passages: int = 5
     # Refuse when the calibrated answerability is below this (settings.refusal_threshold).
-    refusal_threshold: float = 0.45
+    refusal_threshold: float = 0.5
     coverage_weight: float = 0.35
     overview_sentences: int = 4
     row_penalty: float = 0.05
@@ -83,17 +83,10 @@ class ExtractiveConfig:
     heading_penalty: float = 0.03
     # A continuation sentence is quoted with its predecessor up to this many words in all.
     continuation_words: int = 70
-
-
-@dataclass
-class Selection:
-    """What the backend decided for one request (returned, never stored on the backend)."""
-
-    picked: list[Candidate] = field(default_factory=list)
-    shape: str = "refusal"  # fact | table | overview | refusal
-    answerability: float | None = None
-    signals: Signals | None = None
-    reason: str = ""
+    # Refuse when this many better-matching sentences lack the asked-for kind of answer.
+    typed_rank_limit: int = 2
+    # Added for a figure that counts what a "how many" question asks about.
+    counted_bonus: float = 0.05
 
 
 class ExtractiveBackend(AnswerBackend):
@@ -129,16 +122,26 @@ class ExtractiveBackend(AnswerBackend):
         if QuestionFacts.of(asked, languages).missing_specifics(context):
             return Selection(answerability=0.0, reason="a number of the question is absent")
 
-        candidates = self._scored_candidates(passages, request, facts, languages)
-        if not candidates:
-            return Selection(answerability=0.0, reason="no candidate sentences")
+        absent = absent_concepts(asked, context)
+        if absent:
+            return Selection(answerability=0.0, reason=f"the evidence names no {sorted(absent)}")
+
         answer_type = expected_answer_type(asked, request.language) or expected_answer_type(
             request.question, request.language
         )
+        candidates = self._scored_candidates(passages, request, facts, languages, answer_type)
+        if not candidates:
+            return Selection(answerability=0.0, reason="no candidate sentences")
         ranked = sorted(candidates, key=lambda c: -c.score)
-        typed = [c for c in ranked if can_answer_type(c.text, answer_type, asked)]
+        typed = [c for c in ranked if can_answer_type(f"{c.text} {c.context}", answer_type, asked)]
         if not typed:
             return Selection(answerability=0.0, reason=f"no sentence holds a {answer_type}")
+        if ranked.index(typed[0]) >= config.typed_rank_limit:
+            # The sentences that best match the question hold no answer of the asked kind
+            # (no date for "when", no figure for "how many"): one further down that does is
+            # about something else ("When will the new strategy be ready?" answered with the
+            # date of a procurement).
+            return Selection(answerability=0.0, reason=f"the best sentences hold no {answer_type}")
         signals = self._signals(typed, candidates, request, facts, context)
         probability = (
             self.calibration.probability(signals)
@@ -148,7 +151,12 @@ class ExtractiveBackend(AnswerBackend):
         probability = round(probability, 4)
         if probability < config.refusal_threshold:
             return Selection(answerability=probability, signals=signals, reason="evidence too weak")
-        best = typed[0]
+        best = _asked_row(asked, typed, request, languages) or typed[0]
+        years = set(_YEAR.findall(asked))
+        if years and not years & set(_YEAR.findall(surroundings(best))):
+            # "Turnover in 2023?" answered from a table of 2024 and 2025: a year elsewhere
+            # among the passages (a date "12/2023") does not make this passage answer it.
+            return Selection(answerability=0.0, signals=signals, reason="the year is absent")
         if answer_type == "overview":
             return Selection(
                 picked=self._overview(best, ranked),
@@ -180,10 +188,11 @@ class ExtractiveBackend(AnswerBackend):
         request: GenerationRequest,
         facts: QuestionFacts,
         languages: list[str],
+        answer_type: str | None = None,
     ) -> list[Candidate]:
-        candidates, vectors = _complete_lists(*_stored_candidates(passages, request))
+        candidates, vectors = complete_lists(*stored_candidates(passages, request))
         if not candidates:
-            candidates = _candidates(passages)
+            candidates = split_candidates(passages)
             if not candidates:
                 return []
             vectors = self.embedder.embed(
@@ -207,6 +216,9 @@ class ExtractiveBackend(AnswerBackend):
         asks_for_column = {
             c.context: _asks_for_column(request, c.context) for c in candidates if c.context
         }
+        # "How many X": a figure followed by X is the answer's shape.
+        counting = answer_type in ("number", "amount")
+        asked_concepts = glossary_concepts(request.asked or request.question, longest=True)
         for candidate, vector, similarity, terms in zip(
             candidates, vectors, similarities, own_terms, strict=True
         ):
@@ -218,6 +230,11 @@ class ExtractiveBackend(AnswerBackend):
             candidate.score = candidate.similarity + self.config.coverage_weight * (
                 candidate.coverage
             )
+            candidate.counted = counting and counts_what_is_asked(
+                candidate.text, facts.terms, asked_concepts, languages
+            )
+            if candidate.counted:
+                candidate.score += self.config.counted_bonus
             if "\n" not in candidate.text and looks_like_heading(candidate.text.strip()):
                 candidate.score -= self.config.heading_penalty
             if candidate.context and not asks_for_column[candidate.context]:
@@ -322,10 +339,14 @@ class ExtractiveBackend(AnswerBackend):
         doc = best.passage.meta.get("doc_id")
 
         def usable(c: Candidate) -> bool:
+            words = c.text.split()
+            figures = sum(any(ch.isdigit() for ch in w) for w in words)
             return (
                 c.passage.meta.get("doc_id") == doc
                 and not is_table_row(c.text)
-                and len(c.text.split()) >= 5
+                and len(words) >= 5
+                and figures * 2 < len(words)
+                and not looks_like_heading(c.text.strip())
             )
 
         same_section = [c for c in ranked if usable(c) and c.section == best.section]
@@ -336,7 +357,7 @@ class ExtractiveBackend(AnswerBackend):
                 break
             if all(candidate.text != p.text for p in picked):
                 picked.append(candidate)
-        return sorted(picked, key=_reading_order)
+        return sorted(picked, key=reading_order)
 
 
 def _mentions_any(sentence: str, words: frozenset[str]) -> bool:
@@ -353,134 +374,27 @@ def _asks_for_column(request: GenerationRequest, context: str) -> bool:
     )
 
 
+def _asked_row(
+    question: str, typed: list[Candidate], request: GenerationRequest, languages: list[str]
+) -> Candidate | None:
+    """The table row whose label names what a table question asks about. Rows of a
+    financial table embed almost alike (they share caption and headers), so similarity
+    alone often picks the neighbouring row; the label's concepts decide instead (ties go to
+    the better-scored row). Only for questions that name a column of the table."""
+    rows = [
+        (label, c)
+        for c in typed
+        if c.context and is_table_row(c.text) and _asks_for_column(request, c.context)
+        # A real row: a label, then cells only (not a figure box read as one line).
+        for label, cells in [split_row(c.text)]
+        if label and cells
+    ]
+    scored = [(row_match(question, label, languages), -i, c) for i, (label, c) in enumerate(rows)]
+    if not scored:
+        return None
+    match, _, row = max(scored, key=lambda item: item[:2])
+    return row if match > 0 else None
+
+
 def _header_words(candidate: Candidate) -> str:
     return " ".join(sorted(concept_words(candidate.context))) if candidate.context else ""
-
-
-def _reading_order(candidate: Candidate) -> tuple[int, int, int]:
-    meta = candidate.passage.meta
-    return (int(meta.get("page") or 0), int(meta.get("char_start") or 0), candidate.order)
-
-
-# Composition ----------------------------------------------------------------------------------
-def _lead_in(passage: Passage, language: str) -> str:
-    if passage.page is not None:
-        return phrase("lead_in_page", language, source=passage.title, page=passage.page)
-    return phrase("lead_in", language, source=passage.title)
-
-
-def _quote(candidate: Candidate) -> str:
-    return f"“{candidate.text}” [{candidate.passage.n}]"
-
-
-def _table_answer(candidate: Candidate, request: GenerationRequest) -> str | None:
-    header: Header = parse_header(candidate.context)
-    columns = len(header.columns) or None
-    row: Row | None = row_cells(candidate.text, columns)
-    if row is None or not row.label:
-        return None
-    unit = f" ({header.unit})" if header.unit else ""
-    languages = [request.language, str(candidate.passage.meta.get("language", ""))]
-    if columns and len(row.cells) == columns:
-        column = pick_column(request.asked or request.question, header, languages)
-        if column is not None:
-            return f"{row.label}, {header.columns[column]}: {row.cells[column]}{unit}."
-        cells = "; ".join(
-            f"{label} {value}" for label, value in zip(header.columns, row.cells, strict=True)
-        )
-        return f"{row.label}{unit}: {cells}."
-    return None
-
-
-def compose(selection: Selection, request: GenerationRequest) -> str:
-    language = request.language
-    if not selection.picked:
-        return phrase("refusal", language)
-    first = selection.picked[0]
-    lead = _lead_in(first.passage, language)
-    if selection.shape == "overview":
-        lines = "\n".join(f"- {_quote(c)}" for c in selection.picked)
-        return f"{lead}\n{lines}"
-    if selection.shape == "table":
-        cell = _table_answer(first, request)
-        if cell is not None:
-            return f"{lead} {cell} {_quote(first)}"
-    parts = []
-    for candidate in selection.picked:
-        prefix = f"{candidate.context}: " if candidate.context else ""
-        parts.append(f"{prefix}{_quote(candidate)}")
-    return f"{lead} {' '.join(parts)}"
-
-
-# Candidates -----------------------------------------------------------------------------------
-def _stored_candidates(
-    passages: list[Passage], request: GenerationRequest
-) -> tuple[list[Candidate], np.ndarray]:
-    """Candidates from the sentence index: their vectors were computed at ingest."""
-    by_chunk = {p.scored.chunk_id: p for p in passages}
-    candidates: list[Candidate] = []
-    vectors: list[np.ndarray] = []
-    for record, vector in request.sentences:
-        passage = by_chunk.get(str(record.metadata.get("parent")))
-        if passage is None:
-            continue
-        candidates.append(
-            Candidate(
-                passage=passage,
-                text=_with_list(passage.text, record.text.strip()),
-                order=int(record.metadata.get("start", 0)),
-                context=str(record.metadata.get("context") or ""),
-            )
-        )
-        vectors.append(vector)
-    if not vectors:
-        return [], np.zeros((0, 1), dtype=np.float32)
-    return candidates, np.vstack(vectors)
-
-
-def _complete_lists(
-    candidates: list[Candidate], vectors: np.ndarray
-) -> tuple[list[Candidate], np.ndarray]:
-    """Overlapping chunks can cut a list after its introduction ("... avtal med:"): when the
-    same sentence with its items comes from the next chunk, that one is the one to quote, so
-    the cut copy is dropped."""
-    complete = {
-        c.text.split("\n", 1)[0]
-        for c in candidates
-        if "\n" in c.text and c.text.split("\n", 1)[0].endswith(":")
-    }
-    keep = [i for i, c in enumerate(candidates) if c.text not in complete]
-    if len(keep) == len(candidates):
-        return candidates, vectors
-    return [candidates[i] for i in keep], vectors[keep]
-
-
-def _candidates(passages: list[Passage]) -> list[Candidate]:
-    candidates: list[Candidate] = []
-    for passage in passages:
-        for order, (start, end) in enumerate(sentence_spans(passage.text)):
-            text = passage.text[start:end].strip()
-            if len(text.split()) >= 4 or is_table_row(text):
-                candidates.append(Candidate(passage=passage, text=text, order=order))
-    return candidates
-
-
-def _with_list(passage_text: str, sentence: str) -> str:
-    """A sentence that introduces a list ("... avtal med:") says nothing without its items:
-    quote the items that follow it too (a contiguous, verbatim span of the passage)."""
-    if not sentence.endswith(":"):
-        return sentence
-    start = passage_text.find(sentence)
-    if start < 0:
-        return sentence
-    end = start + len(sentence)
-    for _ in range(_LIST_ITEMS):
-        newline = passage_text.find("\n", end)
-        if newline < 0:
-            break
-        line_end = passage_text.find("\n", newline + 1)
-        line_end = len(passage_text) if line_end < 0 else line_end
-        if not is_list_item(passage_text[newline + 1 : line_end]):
-            break
-        end = line_end
-    return passage_text[start:end]

@@ -146,14 +146,71 @@ def glossary_words(text: str) -> set[str]:
     return {word for concept in _concepts_in(text, "glossary") for word in concepts[concept]}
 
 
-def _concepts_in(text: str, kind: str = "table_terms") -> set[str]:
+def glossary_concepts(text: str, *, longest: bool = False) -> set[str]:
+    """The domain concepts (glossary, any language) the text names."""
+    return _concepts_in(text, "glossary", longest=longest)
+
+
+def absent_concepts(question: str, evidence: str) -> set[str]:
+    """The domain concepts the question asks about (glossary, any language) when the
+    evidence names none of them; empty when it names one or the question names none. A
+    question about tax revenue or staff numbers that retrieves only passages about something
+    else is not answered by them, however similar they embed."""
+    asked = _concepts_in(question, "glossary", longest=True)
+    if not asked or asked & _concepts_in(evidence, "glossary"):
+        return set()
+    return asked
+
+
+def _concepts_in(text: str, kind: str = "table_terms", *, longest: bool = False) -> set[str]:
+    """Concepts the text names. With `longest`, a match inside a longer one does not count:
+    a question about "other operating income" asks for other_operating_income, not also
+    operating_income (a row label keeps every concept it names, so "LIIKE YLI-/ALIJÄÄMÄ" is
+    both an operating result and a surplus)."""
     lower = text.lower()
     words = set(re.findall(r"[\w+/.&-]+", lower))
-    found = set()
+    matches: list[tuple[int, int, str]] = []
     for concept, terms in _concepts(kind).items():
-        if any(t in words or (len(t) > 4 and t in lower) for t in terms):
+        for term in terms:
+            if len(term) > 4 or " " in term:
+                matches += [
+                    (m.start(), m.end(), concept) for m in re.finditer(re.escape(term), lower)
+                ]
+            elif term in words:
+                matches.append((-1, -1, concept))
+    found = set()
+    for start, end, concept in matches:
+        inside_longer = (
+            longest
+            and start >= 0
+            and any(
+                s <= start and end <= e and (e - s) > (end - start) and c != concept
+                for s, e, c in matches
+            )
+        )
+        if not inside_longer:
             found.add(concept)
     return found
+
+
+def row_match(question: str, label: str, languages: Iterable[str]) -> float:
+    """How well a row label matches what the question asks about: shared domain concepts
+    (any language, via the glossary), less concepts the label names that the question does
+    not, plus shared words of the same language (a word of the label may also sit inside a
+    compound of the question: "liike" in "liikeylijäämä")."""
+    languages = list(languages)
+    asked = _concepts_in(question, "glossary", longest=True)
+    named = _concepts_in(label, "glossary")
+    score = len(asked & named) - 0.5 * len(named - asked)
+    asked_terms = content_terms(question, languages)
+    score += 0.5 * len(content_terms(label, languages) & asked_terms)
+    lower = question.lower()
+    score += 0.25 * sum(
+        1
+        for word in re.findall(r"\w{4,}", label.lower())
+        if word in lower and not content_terms(word, languages) & asked_terms
+    )
+    return score
 
 
 def pick_column(question: str, header: Header, languages: Iterable[str]) -> int | None:

@@ -2,7 +2,10 @@
 
 Text is cut into units first (sentences inside paragraphs; list items and table rows whole),
 then units are packed greedily up to `chunk_tokens`, with `overlap` tokens of whole trailing
-units repeated at the start of the next chunk. A cut therefore falls between sentences or rows
+units repeated at the start of the next chunk. A table (its run of rows with the short header
+lines above it) is one unit when it fits in `TABLE_CHUNKS` chunks: split over several chunks,
+the rows of its lower half lose their caption and headers, and a question about one of them
+no longer retrieves it. A cut therefore falls between sentences or rows
 whenever one is near; only a single unit longer than a chunk is cut inside, and then at a space
 that is not inside a number.
 """
@@ -37,6 +40,11 @@ _RUN_ON_WORDS = 35
 _RUN_ON_BREAK = re.compile(r"(?<=[)\d])\s+(?=[A-ZÅÄÖ][A-ZÅÄÖa-zåäö])")
 # A space between two digit groups belongs to a number ("75 754"), so it is no place to cut.
 _SPACE_IN_NUMBER = re.compile(r"(?<=\d) (?=\d)")
+# A table is kept whole up to this many chunks' worth of tokens.
+TABLE_CHUNKS = 3
+# Header lines above a table's first row: short lines ("1 000 euroa TP 2024", "Ennuste").
+_HEADER_LINES = 8
+_HEADER_LINE_CHARS = 40
 
 
 @dataclass(frozen=True)
@@ -159,6 +167,7 @@ def split_text(text: str, chunk_tokens: int, overlap: int) -> list[TextChunk]:
         else:
             spans.append(Span(start, end, tokens))
 
+    spans = _tables_whole(text, spans, TABLE_CHUNKS * chunk_tokens)
     chunks: list[TextChunk] = []
     current: list[Span] = []
     size = 0
@@ -182,6 +191,47 @@ def split_text(text: str, chunk_tokens: int, overlap: int) -> list[TextChunk]:
     if current and (not chunks or current[-1].end > chunks[-1].end):
         chunks.append(_make_chunk(text, current, size))
     return chunks
+
+
+def _is_row(text: str, span: Span) -> bool:
+    line = text[span.start : span.end]
+    return "\n" not in line and (is_table_row(line) or " | " in line)
+
+
+def _tables_whole(text: str, spans: list[Span], limit: int) -> list[Span]:
+    """Each run of two or more table rows, with the short header lines right above it,
+    merged into one span when it holds at most `limit` tokens."""
+    merged: list[Span] = []
+    index = 0
+    while index < len(spans):
+        end = index
+        while end < len(spans) and _is_row(text, spans[end]):
+            end += 1
+            # A row with empty cells ("Myyntitappiot 235 0") has too few numbers to read as
+            # a row alone; between rows it still belongs to the table.
+            if end + 1 < len(spans) and _is_row(text, spans[end + 1]):
+                line = text[spans[end].start : spans[end].end]
+                if "\n" not in line and len(line) < 60 and any(ch.isdigit() for ch in line):
+                    end += 1
+        if end - index < 2:
+            merged.append(spans[index])
+            index += 1
+            continue
+        start = len(merged)
+        while (
+            start > 0
+            and len(merged) - start < _HEADER_LINES
+            and len(text[merged[start - 1].start : merged[start - 1].end]) < _HEADER_LINE_CHARS
+        ):
+            start -= 1
+        block = [*merged[start:], *spans[index:end]]
+        tokens = sum(s.tokens for s in block)
+        if tokens <= limit:
+            merged[start:] = [Span(block[0].start, block[-1].end, tokens)]
+        else:
+            merged.extend(spans[index:end])
+        index = end
+    return merged
 
 
 def _make_chunk(text: str, spans: list[Span], size: int) -> TextChunk:

@@ -11,7 +11,8 @@ from typing import Any
 
 from assistant.errors import ConfigError
 
-ANSWER_TYPES = ("number", "date", "person", "overview")
+# "amount" (money) before "number": "how much does it cost" asks for a sum of money.
+ANSWER_TYPES = ("amount", "number", "date", "person", "overview")
 
 
 @dataclass(frozen=True)
@@ -41,13 +42,17 @@ class LanguageProfile:
     # Words by which a sentence points back at the one before it ("detta", "this", "tämä"):
     # such a sentence continues its predecessor, so an answer quotes the two together.
     continuation_words: frozenset[str] = frozenset()
+    # Currency and magnitude words that make a figure a sum of money ("milj. euroa", "kr").
+    amount_words: frozenset[str] = frozenset()
+    # Numbers and shares written as words ("två tredjedelar", "puolet"): they answer "how many".
+    number_words: frozenset[str] = frozenset()
 
     @cached_property
     def stem(self) -> Callable[[list[str]], list[str]] | None:
         return _snowball(self.stemmer_name) if self.stemmer_name else None
 
     def answer_type(self, question: str) -> str | None:
-        """number, date, person or overview when the question's wording asks for one."""
+        """amount, number, date, person or overview when the question's wording asks for one."""
         for kind in ANSWER_TYPES:
             if any(p.search(question) for p in self.answer_type_patterns.get(kind, ())):
                 return kind
@@ -104,6 +109,8 @@ def _parse(data: dict[str, Any], source: str) -> LanguageProfile:
             glossary=concepts("glossary"),
             abbreviations=words("abbreviations"),
             continuation_words=words("continuation_words"),
+            amount_words=words("amount_words"),
+            number_words=words("number_words"),
         )
     except (KeyError, re.error, TypeError, ValueError) as exc:
         raise ConfigError(f"language profile {source} is invalid: {exc}") from exc
@@ -134,6 +141,16 @@ def profile(code: str) -> LanguageProfile | None:
 def all_stopwords() -> frozenset[str]:
     """Function words of every profile: they never decide whether a passage answers."""
     return frozenset().union(*(p.stopwords | p.question_words for p in profiles().values()))
+
+
+@cache
+def all_amount_words() -> frozenset[str]:
+    return frozenset().union(*(p.amount_words for p in profiles().values()))
+
+
+@cache
+def all_number_words() -> frozenset[str]:
+    return frozenset().union(*(p.number_words for p in profiles().values()))
 
 
 @cache
