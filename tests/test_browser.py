@@ -7,9 +7,12 @@ Screenshots go to tmp_path; with SAVE_SCREENSHOTS=1 also to docs/screenshots/.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,6 +24,7 @@ from test_web_api import FI_QUESTION, LAHTI, STOCKHOLM, SV_QUESTION, running_ser
 
 from assistant.core import Assistant
 from assistant.settings import Settings
+from assistant.web.conversations import ConversationStore
 from assistant.web.feedback import FeedbackStore
 from assistant.web.server import create_app
 
@@ -244,7 +248,93 @@ def test_conversations_survive_a_reload_and_the_library_takes_uploads(
     expect(report.locator("li.failed")).to_contain_text("tom.txt")
     expect(page.locator("#library-list")).to_contain_text("5 indexed documents")
     save(page, tmp_path, "library.png")
+
+    # Delete: choose the document, then the button.
+    choose_document(page, "Kantin ·")
+    page.locator("#delete-documents").click()
+    expect(report).to_contain_text("1 documents deleted")
+    expect(page.locator("#library-list")).to_contain_text("4 indexed documents")
+    expect(page.locator("#library-list")).not_to_contain_text("Kantin")
     context.close()
+
+
+def choose_document(page: Any, title: str) -> None:
+    """Picks a document in the "ask only within" dropdown by typing its title."""
+    from playwright.sync_api import expect
+
+    field = page.locator("#doc-filter input")
+    field.click()
+    field.fill(title)
+    page.get_by_role("option").filter(has_text=title).first.click()
+    page.keyboard.press("Escape")
+    expect(page.locator("#doc-filter")).to_contain_text(title)
+
+
+def test_regenerate_delete_filter_counter_and_lost_connection(
+    browser: Any, app_url: str, data_dir: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    page = open_page(browser, f"{app_url}/", "en-GB")
+    page.wait_for_function("() => window.__assistantTexts")
+    # A counter near the length limit.
+    page.locator("#question textarea").fill("x" * 900)
+    expect(page.locator("#question-counter")).to_have_text("100 characters left")
+
+    # Regenerate: the last answer is answered anew, in place, in the same conversation.
+    ask(page, PDF_QUESTION)
+    expect(page).to_have_url(re.compile(r"\?c=\w+"))
+    conversation = page.url.split("?c=")[1]
+    store = ConversationStore.for_settings(Settings(data_dir=data_dir))
+
+    def stored() -> list[dict[str, Any]]:
+        found = store.get("anonymous", conversation)
+        assert found is not None
+        return found.exchanges
+
+    assert len(stored()) == 1
+    before = json.dumps(stored())
+    page.get_by_role("button", name="Retry").click()
+    page.wait_for_function(ANSWERED)
+    expect(page.locator("#chatbot [data-testid='bot']")).to_have_count(1)
+    deadline = time.monotonic() + 30
+    while json.dumps(stored()) == before and time.monotonic() < deadline:
+        page.wait_for_timeout(100)  # polling the server's store, not a fixed wait
+    assert len(stored()) == 1 and json.dumps(stored()) != before
+
+    # Delete the conversation: gone from the page, the list, the address and the server.
+    page.get_by_role("button", name="Delete chat").click()
+    expect(page.locator("#chatbot [data-testid='bot']")).to_have_count(0)
+    expect(page).to_have_url(f"{app_url}/")
+    assert store.get("anonymous", conversation) is None
+
+    # Asking within a chosen document leaves the others out.
+    choose_document(page, "Region stockholm")
+    ask_text(page, PDF_QUESTION)
+    page.get_by_role("button", name="Retrieved passages").click()
+    expect(page.locator("#retrieved li").first).to_contain_text("region-stockholm")
+    expect(page.locator("#retrieved")).not_to_contain_text(PDF_DOC)
+
+    # A lost connection is said in the interface language, and the conversation stays.
+    page.context.set_offline(True)
+    expect(page.locator("#offline-notice")).to_contain_text("connection to the server was lost")
+    expect(page.locator("#chatbot")).to_contain_text(PDF_QUESTION)
+    page.context.set_offline(False)
+    expect(page.locator("#offline-notice")).to_have_count(0)
+    page.context.close()
+
+
+def ask_text(page: Any, question: str) -> None:
+    """Asks and waits for the answer, which may be a refusal (no citation to wait for)."""
+    page.locator("#question textarea").fill(question)
+    page.locator("#send").click()
+    page.wait_for_function(ANSWERED)
+
+
+# The newest answer is complete: neither the placeholder nor the streaming cursor is left.
+ANSWERED = """() => { const bots = document.querySelectorAll('#chatbot [data-testid=bot]');
+  const last = bots.length ? bots[bots.length - 1].innerText : '…';
+  return !last.includes('…') && !last.includes('▍'); }"""
 
 
 def test_document_html_is_shown_as_text(browser: Any, app_url: str, tmp_path: Path) -> None:

@@ -19,10 +19,11 @@ from test_web_api import FI_QUESTION, LAHTI, STOCKHOLM, SV_QUESTION, running_ser
 from typer.testing import CliRunner
 
 from assistant.core import Assistant
+from assistant.errors import AssistantError, BackendUnavailableError, EmptyIndexError, QuestionError
 from assistant.prompting import phrase
 from assistant.schema import Answer, Citation
 from assistant.settings import Settings
-from assistant.web.chat import create_chat
+from assistant.web.chat import chat_error, create_chat
 from assistant.web.feedback import FeedbackStore, eval_line
 from assistant.web.i18n import choose_language, parse_accept_language
 from assistant.web.render import answer_markdown, escape_md, sources_html
@@ -88,12 +89,15 @@ def test_a_refusal_shows_a_notice(base: str) -> None:
     assert 'class="refusal-notice"' in notice and "do not answer" in notice
 
 
-def test_bad_questions_are_reported(base: str) -> None:
+def test_bad_questions_are_reported_in_the_interface_language(base: str) -> None:
     client = connect(base)
-    with pytest.raises(AppError, match="empty"):
+    with pytest.raises(AppError, match="Type a question first") as empty:
         client.predict("   ", api_name="/ask")
-    with pytest.raises(AppError, match="limit is 1000"):
+    with pytest.raises(AppError, match="at most 1000 characters") as long:
         client.predict("x" * 1200, api_name="/ask")
+    # Staff see no setting names or commands.
+    for error in (empty, long):
+        assert "ASSISTANT_" not in str(error.value) and "assistant ingest" not in str(error.value)
 
 
 def test_embed_view_has_no_header(base: str) -> None:
@@ -207,6 +211,26 @@ def test_answer_links_only_valid_citations() -> None:
     assert '[\\[1\\]](#src-3-1 "a.txt · sida 4")' in text
     assert "\\[7\\]" in text and "#src-3-7" not in text
     assert "\\<b\\>fet\\</b\\>" in text
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (QuestionError("the question is empty"), "Skriv en fråga först."),
+        (
+            QuestionError("1200 characters; the limit is 1000 (ASSISTANT_MAX_QUESTION_CHARS)"),
+            "1000",
+        ),
+        (EmptyIndexError("nothing is indexed yet: run 'assistant ingest' first"), "administratör"),
+        (BackendUnavailableError("no server at ASSISTANT_LLM_BASE_URL"), "svarar inte"),
+        (AssistantError("ConfigError in ASSISTANT_BACKEND"), "ett fel"),
+    ],
+)
+def test_chat_errors_are_in_the_interface_language_without_settings(
+    error: AssistantError, expected: str
+) -> None:
+    message = chat_error(error, "sv", 1000).message
+    assert expected in message and "ASSISTANT_" not in message and "ingest" not in message
 
 
 def test_citations_are_shown_numbered_1_to_n_without_gaps_or_repeats() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 from collections.abc import Callable, Iterator
 from importlib.resources import files
 from pathlib import Path
@@ -14,7 +15,12 @@ from typing import Any
 import gradio as gr
 
 from assistant.core import Assistant
-from assistant.errors import AssistantError
+from assistant.errors import (
+    AssistantError,
+    BackendUnavailableError,
+    EmptyIndexError,
+    QuestionError,
+)
 from assistant.ingest.loaders import SUPPORTED_SUFFIXES
 from assistant.schema import Answer
 from assistant.settings import Settings
@@ -36,12 +42,27 @@ from assistant.web.render import (
     upload_report,
 )
 
+logger = logging.getLogger(__name__)
 UPLOAD_CACHE_SECONDS = 3600
 _STATIC = files("assistant.web") / "static"
 CSS = (_STATIC / "chat.css").read_text("utf-8")
 # Citation links in answers point at "#src-<turn>-<n>"; the script opens (and scrolls to) the
 # passage in the sources panel instead of navigating. ?theme=dark|light sets the colours.
 JS = (_STATIC / "chat.js").read_text("utf-8")
+
+
+def chat_error(exc: AssistantError, lang: str, max_chars: int) -> gr.Error:
+    """An answering error for staff: in the interface language, without setting names or
+    commands (the server log has the details)."""
+    if isinstance(exc, QuestionError):
+        empty = "empty" in str(exc)
+        return gr.Error(t("question_empty" if empty else "question_too_long", lang, n=max_chars))
+    if isinstance(exc, EmptyIndexError):
+        return gr.Error(t("index_empty", lang))
+    if isinstance(exc, BackendUnavailableError):
+        return gr.Error(t("backend_unavailable", lang))
+    logger.warning("answering failed in the chat: %s", exc)
+    return gr.Error(t("answer_failed", lang))
 
 
 # The Blocks --------------------------------------------------------------------------------
@@ -70,7 +91,7 @@ def create_chat(
     def caller_of(request: gr.Request) -> Caller:
         caller = auth.caller_for_user(request.username)
         if caller is None:  # Gradio's auth_dependency normally stops this earlier
-            raise gr.Error("not signed in")
+            raise gr.Error(t("not_signed_in", initial))
         return caller
 
     def ratings(lang: str) -> list[tuple[str, str]]:
@@ -311,7 +332,7 @@ def create_chat(
             try:
                 text = assistant.validate_question(text)
             except AssistantError as exc:
-                raise gr.Error(str(exc)) from exc
+                raise chat_error(exc, lang, settings.max_question_chars) from exc
             history = cap_history(exchanges_to_history(turns), settings)
             messages = [*chat_messages(turns, lang), {"role": "user", "content": escape_md(text)}]
             yield [*messages, {"role": "assistant", "content": "…"}], None
@@ -328,8 +349,8 @@ def create_chat(
                         None,
                     )
             except AssistantError as exc:
-                raise gr.Error(str(exc)) from exc
-            raise gr.Error("the assistant returned no answer")
+                raise chat_error(exc, lang, settings.max_question_chars) from exc
+            raise gr.Error(t("answer_failed", lang))
 
         def responder(again: bool) -> Callable[..., Iterator[tuple[Any, ...]]]:
             """The handler of Send (again=False) and of the chatbot's retry button
@@ -497,11 +518,16 @@ def create_chat(
         )
 
         def save(
-            number: int, rating: str, comment: str | None, turns: Turns, request: gr.Request
+            number: int,
+            rating: str,
+            comment: str | None,
+            turns: Turns,
+            lang: str,
+            request: gr.Request,
         ) -> None:
             client = request.client.host if request.client else None
             if feedback_limiter.hit(rate_key(caller_of(request), client)) is not None:
-                raise gr.Error(t("rate_limited", "en"))
+                raise gr.Error(t("rate_limited", lang))
             store.record(
                 session=request.session_hash or "unknown",
                 turn=number,
@@ -519,7 +545,7 @@ def create_chat(
             if like.liked not in (True, False) or not 1 <= number <= len(turns):
                 return (gr.skip(),) * 6
             rating = "up" if like.liked else "down"
-            save(number, rating, None, turns, request)
+            save(number, rating, None, turns, lang, request)
             title = f"**{t('feedback_title', lang, n=number)}**"
             return gr.update(visible=True), title, number, rating, "", ""
 
@@ -543,7 +569,7 @@ def create_chat(
                 raise gr.Error(t("feedback_unknown", lang))
             if len(comment or "") > MAX_COMMENT_CHARS or has_lone_surrogate(comment):
                 raise gr.Error(t("feedback_too_long", lang, n=MAX_COMMENT_CHARS))
-            save(turn, rating, (comment or "").strip(), turns, request)
+            save(turn, rating, (comment or "").strip(), turns, lang, request)
             return t("feedback_thanks", lang)
 
         fb_send.click(

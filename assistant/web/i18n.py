@@ -205,6 +205,36 @@ STRINGS: dict[str, dict[Lang, str]] = {
         "fi": "Lainattua kohtaa ei löytynyt sivulta; koko sivu näytetään.",
         "en": "The quoted passage was not found on the page; the whole page is shown.",
     },
+    "question_empty": {
+        "sv": "Skriv en fråga först.",
+        "fi": "Kirjoita ensin kysymys.",
+        "en": "Type a question first.",
+    },
+    "question_too_long": {
+        "sv": "Frågan är för lång: högst {n} tecken.",
+        "fi": "Kysymys on liian pitkä: enintään {n} merkkiä.",
+        "en": "The question is too long: at most {n} characters.",
+    },
+    "index_empty": {
+        "sv": "Inga dokument är indexerade än; be en administratör lägga till dokument.",
+        "fi": "Asiakirjoja ei ole vielä indeksoitu; pyydä ylläpitäjää lisäämään niitä.",
+        "en": "No documents are indexed yet; ask an administrator to add some.",
+    },
+    "backend_unavailable": {
+        "sv": "Tjänsten svarar inte just nu. Försök igen om en stund.",
+        "fi": "Palvelu ei vastaa juuri nyt. Yritä hetken päästä uudelleen.",
+        "en": "The service is not answering right now. Try again in a moment.",
+    },
+    "answer_failed": {
+        "sv": "Frågan kunde inte besvaras på grund av ett fel. Försök igen.",
+        "fi": "Kysymykseen ei voitu vastata virheen vuoksi. Yritä uudelleen.",
+        "en": "The question could not be answered because of an error. Try again.",
+    },
+    "not_signed_in": {
+        "sv": "Du är inte inloggad. Ladda om sidan och logga in.",
+        "fi": "Et ole kirjautunut. Lataa sivu uudelleen ja kirjaudu.",
+        "en": "You are not signed in. Reload the page and sign in.",
+    },
     "login_title": {"sv": "Logga in", "fi": "Kirjaudu sisään", "en": "Sign in"},
     "login_token": {"sv": "Åtkomsttoken", "fi": "Käyttötunnus", "en": "Access token"},
     "login_submit": {"sv": "Logga in", "fi": "Kirjaudu", "en": "Sign in"},

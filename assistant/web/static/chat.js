@@ -27,7 +27,7 @@
   // When the passage is out of the chat's sight (a phone, where the sources are below the
   // chat), a button leads back to the answer.
   const backButton = (link) => {
-    let back = $('#back-to-answer');
+    let back = document.getElementById('back-to-answer');
     if (back) back.remove();
     if (window.innerWidth > 640) return;
     back = document.createElement('button');
@@ -224,7 +224,7 @@
   // A lost connection is said in the interface language; the conversation stays on the page
   // and on the server.
   const offline = () => {
-    let note = $('#offline-notice');
+    let note = document.getElementById('offline-notice');
     if (!note) {
       note = document.createElement('div');
       note.id = 'offline-notice';
@@ -234,5 +234,8 @@
     note.textContent = texts().offline || 'Offline';
   };
   window.addEventListener('offline', offline);
-  window.addEventListener('online', () => { const n = $('#offline-notice'); if (n) n.remove(); });
+  window.addEventListener('online', () => {
+    const note = document.getElementById('offline-notice');
+    if (note) note.remove();
+  });
 }
