@@ -404,6 +404,9 @@ def test_embed_as_a_web_component(browser: Any, app_url: str, pages: Pages) -> N
     expect(page.locator("gradio-app #question textarea")).to_be_visible(timeout=30_000)
     ask(page, SV_QUESTION).click()
     expect(page.locator("gradio-app #sources details[open]")).to_contain_text(STOCKHOLM)
+    # "Open the original" leads to the assistant's server, not to the embedding page's.
+    original = page.locator("gradio-app #sources details[open] a.open-original")
+    expect(original).to_have_attribute("href", re.compile("^" + re.escape(f"{app_url}/source/")))
     context.close()
 
 

@@ -89,6 +89,13 @@
         first.setAttribute('title', s.copy);
       }
     });
+    // In a <gradio-app src=…> on another site, "open the original" links lead to this server.
+    const app = document.querySelector('gradio-app[src]');
+    if (app) {
+      $$('a.open-original[href^="/"]').forEach((a) => {
+        a.href = new URL(a.getAttribute('href'), app.getAttribute('src')).href;
+      });
+    }
     // Gradio's drop zone names itself "Click to upload…" without the visible label.
     $$('#upload .upload-container[aria-label]').forEach((el) => el.removeAttribute('aria-label'));
   };
