@@ -86,7 +86,7 @@ class ExtractiveConfig:
     # Refuse when this many better-matching sentences lack the asked-for kind of answer.
     typed_rank_limit: int = 2
     # Added for a figure that counts what a "how many" question asks about.
-    counted_bonus: float = 0.05
+    counted_bonus: float = 0.1
 
 
 class ExtractiveBackend(AnswerBackend):
