@@ -223,6 +223,23 @@ def test_overview_question_gets_several_cited_key_sentences(corpus_assistant: As
     assert all(line.rstrip().endswith("]") for line in bullets)
 
 
+def test_an_overview_summarises_the_section_the_question_names(
+    corpus_assistant: Assistant,
+) -> None:
+    # Answered with one bullet before (not read as an overview), and overviews were taken
+    # from the best sentence's section even when the question named another one.
+    answer = corpus_assistant.ask("Mitä kehityspalveluissa on tehty alkuvuonna 2025?")
+    assert not answer.refused, answer.answer
+    bullets = [line for line in answer.answer.splitlines() if line.startswith("- ")]
+    assert 3 <= len(bullets) <= 5, answer.answer
+    sections = {
+        p.chunk_id: corpus_assistant.store.get([p.chunk_id])[0].metadata.get("section")
+        for p in answer.retrieved
+    }
+    cited = {sections.get(c.chunk_id) for c in answer.citations}
+    assert cited == {"Kehityspalvelut"}, (cited, answer.answer)
+
+
 @pytest.mark.parametrize(
     ("question", "language", "leans"),
     [

@@ -40,6 +40,11 @@ def test_corpus_chunks_carry_pages_languages_and_sections(corpus_assistant: Assi
     assert _chunk_with(corpus_assistant, "Forskning bygger på långsiktiga")["language"] == "sv"
     sections = {c.metadata["section"] for c in corpus_assistant.store.iter_chunks()}
     assert {"1. Inledning", "2. Syfte", "3. Tillämpning"} <= sections
+    # A numbered heading that runs on over two lines is one heading (its section was lost).
+    assert (
+        "5.1.1.3 Universitetssjukvården och kunskapsstyrningen ska göra forskningsresultat "
+        "till klinisk vardag"
+    ) in sections
     status = corpus_assistant.status()
     assert status["documents"] == 2
     assert status["languages"] == {"sv": 1, "fi": 1}

@@ -182,6 +182,7 @@ def expected_answer_type(question: str, language: str | None = None) -> str | No
     return None
 
 
+_SECTION_NUMBER = re.compile(r"^\s*\d{1,2}(?:\.\d{1,2})+\.?\s")
 _PAGE_COUNTER = re.compile(r"\b\d{1,2}/\d{1,2}\s*$")
 _DATE_NUMBERS = re.compile(
     r"\b\d{1,2}\.\d{1,2}\.(\d{2,4})?|\b(19|20)\d{2}\b|\b\d{1,2}/\d{4}\b|\b\d{4}-\d{2}-\d{2}\b"
@@ -207,8 +208,10 @@ def can_answer_type(sentence: str, kind: str | None, question: str = "") -> bool
     if kind == "amount":
         return _has_amount(sentence)
     if kind == "number":
-        # "1/3" after a heading counts its pages; it is not an amount.
-        if any(ch.isdigit() for ch in _PAGE_COUNTER.sub("", sentence)):
+        # "1/3" after a heading counts its pages and "5.1.1.5" numbers a section: neither
+        # is an amount.
+        bare = _SECTION_NUMBER.sub("", _PAGE_COUNTER.sub("", sentence))
+        if any(ch.isdigit() for ch in bare):
             return True
         return bool(set(re.findall(r"[^\W\d_]+", sentence.lower())) & all_number_words())
     if kind == "date":

@@ -159,7 +159,7 @@ class ExtractiveBackend(AnswerBackend):
             return Selection(answerability=0.0, signals=signals, reason="the year is absent")
         if answer_type == "overview":
             return Selection(
-                picked=self._overview(best, ranked),
+                picked=self._overview(_section_anchor(best, ranked, asked, languages), ranked),
                 shape="overview",
                 answerability=probability,
                 signals=signals,
@@ -358,6 +358,20 @@ class ExtractiveBackend(AnswerBackend):
             if all(candidate.text != p.text for p in picked):
                 picked.append(candidate)
         return sorted(picked, key=reading_order)
+
+
+def _section_anchor(
+    best: Candidate, ranked: list[Candidate], question: str, languages: list[str]
+) -> Candidate:
+    """For an overview, the best sentence of the section whose title the question names
+    ("mitä talouspalveluissa on tehty" -> "Talouspalvelut"), when that is not the best
+    sentence's own section: a summary is of a section, and its title says which."""
+    facts = QuestionFacts.of(question, languages)
+    coverage = {c.section: facts.coverage(c.section, languages) for c in ranked if c.section}
+    top = max(coverage.values(), default=0.0)
+    if top <= coverage.get(best.section, 0.0):
+        return best
+    return next(c for c in ranked if c.section and coverage[c.section] == top)
 
 
 def _mentions_any(sentence: str, words: frozenset[str]) -> bool:

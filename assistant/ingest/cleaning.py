@@ -111,6 +111,19 @@ def clean_page(raw: str, furniture: set[str] | frozenset[str] = frozenset()) -> 
     for index, line in enumerate(lines):
         nxt = lines[index + 1] if index + 1 < len(lines) else ""
         prev = out[-1] if out else ""
+        # A numbered heading runs on over two lines ("5.1.1.3 Universitetssjukvården och
+        # kunskapsstyrningen ska" / "göra forskningsresultat till klinisk vardag"): the
+        # continuation belongs to the heading, which stays one.
+        if (
+            prev
+            and heading_flags[-1]
+            and _NUMBERED_POINT.match(prev)
+            and _starts_lower(line)
+            and not _ends_sentence(prev)
+            and len(prev) + len(line) <= 160
+        ):
+            out[-1] = f"{prev} {line}"
+            continue
         prev_closed = not prev or _ends_sentence(prev) or heading_flags[-1]
         structural = is_list_item(line) or is_table_row(line) or is_table_row(prev)
         if prev and not structural and not prev_closed:
@@ -128,7 +141,7 @@ def clean_page(raw: str, furniture: set[str] | frozenset[str] = frozenset()) -> 
         heading = (
             prev_closed
             and looks_like_heading(line)
-            and (not nxt or not _starts_lower(nxt))
+            and (not nxt or not _starts_lower(nxt) or _NUMBERED_POINT.match(line) is not None)
             and not is_list_item(line)
         )
         out.append(line)
