@@ -196,7 +196,9 @@ def ask(
         typer.echo("\nSources:")
         for c in answer.citations:
             page = f", page {c.page}" if c.page is not None else ""
-            typer.echo(f"  [{c.n}] {c.doc}{page}: “{c.quote}”")
+            # The title is what people recognise; the file is where to check it.
+            name = f"{c.title} ({c.doc})" if c.title and c.title != c.doc else c.doc
+            typer.echo(f"  [{c.n}] {name}{page}: “{c.quote}”")
     for sentence in answer.unsupported_sentences:
         typer.echo(f"  (no valid citation: {sentence})")
 

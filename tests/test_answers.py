@@ -6,6 +6,7 @@ per-request state on shared objects, and language knowledge that extends to Germ
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +16,7 @@ from assistant.answer.tables import glossary_words, parse_header, pick_column, r
 from assistant.core import Assistant
 from assistant.language import detect_question_language
 
-TITLE_FI = "Lahti konsernihallinto seurantaraportti Q1 2025"
+TITLE_FI = "Lahden kaupunki, Konsernihallinto: Seurantaraportti Q1/2025"
 
 
 def test_cross_language_question_is_answered_from_the_finnish_report(
@@ -120,6 +121,30 @@ def test_evidence_about_something_else_is_refused(
     answer = corpus_assistant.ask(question)
     assert answer.refused, answer.answer
     assert answer.citations == []
+
+
+def test_a_titles_file_beside_the_documents_names_them(
+    tmp_path: Path, corpus_assistant: Assistant
+) -> None:
+    from assistant.ingest.documents import content_hash, title_from_titles_file
+
+    # The shipped corpus names its two text files: answers never show the file name.
+    answer = corpus_assistant.ask("Vilken lag stödjer att regionen finansierar klinisk forskning?")
+    assert answer.citations and all(
+        c.title == "Forsknings- och utvecklingsstrategi för Region Stockholm"
+        for c in answer.citations
+    ), answer.citations
+    assert ".txt" not in answer.answer and "fou strategi" not in answer.answer
+    # Lines name files; comments and other files are ignored; a changed title re-ingests.
+    document = tmp_path / "plan.txt"
+    document.write_text("Some plan text.", "utf-8")
+    before = content_hash(document, 180, 40, ())
+    assert title_from_titles_file(document) is None
+    (tmp_path / ".assistant-titles").write_text(
+        "# plan.txt: not this\nother.txt: Other\nplan.txt:  The  Plan 2026 \n", "utf-8"
+    )
+    assert title_from_titles_file(document) == "The Plan 2026"
+    assert content_hash(document, 180, 40, ()) != before
 
 
 def test_a_share_written_in_words_answers_how_much(corpus_assistant: Assistant) -> None:

@@ -35,6 +35,8 @@ def content_hash(path: Path, chunk_tokens: int, overlap: int, groups: tuple[str,
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     digest.update(f"|{chunk_tokens}|{overlap}|{PIPELINE_VERSION}|{','.join(groups)}".encode())
+    # A title given beside the file is part of what was indexed: changing it re-ingests.
+    digest.update(f"|{title_from_titles_file(path) or ''}".encode())
     return digest.hexdigest()
 
 
@@ -58,10 +60,12 @@ def load_document(
         for number, page in zip(raw.numbers, cleaned, strict=True)
     ]
     full_text = "\n".join(page.text for page in pages)
-    # Headings make poor titles (a first heading is often "1. Introduction"): without a title
-    # in the file's own metadata, the file name, written as words, is the most recognisable
-    # name for users (answers say "According to <title>", never "... .txt").
-    title = raw.title.strip() or title_from_file_name(path)
+    # A title given in a .assistant-titles file beside the document wins (a PDF's own title
+    # is often "Microsoft Word - doc1.docx", and a text file has none). Headings make poor
+    # titles (a first heading is often "1. Introduction"): without a title, the file name,
+    # written as words, is the most recognisable name for users (answers say "According to
+    # <title>", never "... .txt").
+    title = title_from_titles_file(path) or raw.title.strip() or title_from_file_name(path)
     return LoadedDocument(
         path=os.fspath(path),
         doc_id=doc_id or document_id(path, Path.cwd()),
@@ -131,6 +135,24 @@ def sentence_records(document: LoadedDocument, chunks: list[Chunk]) -> list[Sent
         for chunk in chunks
         for sentence in sentences_of(chunk, pages.get(chunk.metadata.get("page"), chunk.text))
     ]
+
+
+TITLES_FILE = ".assistant-titles"
+
+
+def title_from_titles_file(path: Path) -> str | None:
+    """The document's title from a `.assistant-titles` file in its folder: one
+    `file name: Title` per line, `#` starts a comment. None when there is no such line."""
+    titles = path.parent / TITLES_FILE
+    try:
+        lines = titles.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    for line in lines:
+        name, sep, title = line.partition(":")
+        if sep and not line.lstrip().startswith("#") and name.strip() == path.name:
+            return " ".join(title.split())[:200] or None
+    return None
 
 
 def title_from_file_name(path: Path) -> str:
