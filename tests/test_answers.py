@@ -147,6 +147,16 @@ def test_a_titles_file_beside_the_documents_names_them(
     assert content_hash(document, 180, 40, ()) != before
 
 
+def test_who_is_responsible_may_be_answered_by_a_body(corpus_assistant: Assistant) -> None:
+    # Refused before: "Vem ..." demanded a person's name.
+    answer = corpus_assistant.ask("Vem ansvarar för att bevara information i Region Stockholm?")
+    assert not answer.refused, answer.answer
+    assert "Regionarkivet" in answer.answer
+    assert expected_answer_type("Who is the mayor of Lahti?", "en") == "person"
+    assert expected_answer_type("Who is responsible for health data?", "en") is None
+    assert expected_answer_type("Kuka vastaa tietohallinnosta?", "fi") is None
+
+
 def test_a_share_written_in_words_answers_how_much(corpus_assistant: Assistant) -> None:
     # Refused or answered with a numbered goal line: "två tredjedelar" holds no digit.
     answer = corpus_assistant.ask(
