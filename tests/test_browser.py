@@ -144,8 +144,10 @@ def app_url(data_dir: Path, pages: Pages) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # Conditions, not sleeps, but with room for a busy two-core machine (the default is 5 s).
+    expect.set_options(timeout=30_000)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield chromium
@@ -584,3 +586,20 @@ def test_no_serious_accessibility_violations(browser: Any, app_url: str, path: s
     )
     assert found == []
     context.close()
+
+
+def test_a_site_that_may_not_frame_the_chat_shows_a_hint(browser: Any, app_url: str) -> None:
+    from playwright.sync_api import expect
+
+    with Pages() as elsewhere:  # another origin, not in frame_ancestors
+        elsewhere.pages["/intra.html"] = f"""<!doctype html><html lang="en"><head>
+<meta charset="utf-8"><title>Elsewhere</title></head><body><h1>Elsewhere</h1>
+<iframe id="assistant" src="{app_url}/embed/" title="Assistant"
+ style="width:500px;height:300px"></iframe></body></html>"""
+        page = open_page(browser, f"{elsewhere.origin}/intra.html", "en-GB")
+        frame = page.frame_locator("#assistant")
+        expect(frame.locator("#frame-refused")).to_contain_text(elsewhere.origin)
+        expect(
+            frame.get_by_role("link", name="Open the assistant in a tab of its own")
+        ).to_be_visible()
+        page.context.close()

@@ -23,6 +23,7 @@ from assistant.schema import Answer
 from assistant.settings import Settings
 from assistant.web.api import MODEL_ID
 from assistant.web.auth import Gate, RateLimiter, ServerBusyError
+from assistant.web.framing import frame_allowed
 from assistant.web.server import create_app
 
 STOCKHOLM = "region-stockholm-fou-strategi.txt"
@@ -121,6 +122,41 @@ def test_frame_ancestors_and_cors_are_closed_by_default(base: str) -> None:
         },
     )
     assert "access-control-allow-origin" not in preflight.headers
+
+
+def test_a_page_that_may_not_frame_the_chat_gets_a_hint_not_a_broken_frame(base: str) -> None:
+    framed = {"Sec-Fetch-Dest": "iframe", "Accept-Language": "fi"}
+    refused = httpx.get(
+        f"{base}/embed/", headers={**framed, "Referer": "https://elsewhere.example/intra.html"}
+    )
+    assert refused.status_code == 403
+    assert refused.headers["content-security-policy"] == "frame-ancestors *"
+    assert "https://elsewhere.example" in refused.text and "ei saa näyttää" in refused.text
+    assert "<gradio" not in refused.text and "config" not in refused.text
+    own = httpx.get(f"{base}/embed/", headers={**framed, "Referer": f"{base}/page.html"})
+    assert own.status_code == 200  # 'self' may frame it
+    assert own.headers["content-security-policy"] == "frame-ancestors 'self'"
+    # Not for a frame (a link, a fetch): the page itself.
+    assert httpx.get(f"{base}/embed/", headers={"Referer": "https://x.example/"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("parent", "ancestors", "allowed"),
+    [
+        ("https://app.example", ["'self'"], True),
+        ("https://intra.example", ["'self'"], False),
+        ("https://intra.example", ["'self'", "https://intra.example"], True),
+        ("https://a.intra.example", ["https://*.intra.example"], True),
+        ("http://a.intra.example", ["https://*.intra.example"], False),
+        ("https://a.intra.example", ["*.intra.example"], True),
+        ("https://x.example", ["*"], True),
+        ("https://x.example", ["'none'"], False),
+    ],
+)
+def test_frame_ancestors_are_read_as_csp_sources(
+    parent: str, ancestors: list[str], allowed: bool
+) -> None:
+    assert frame_allowed(parent, "https://app.example", ancestors) is allowed
 
 
 # /api/ask and /api/ask/stream ---------------------------------------------------------------

@@ -235,6 +235,19 @@ STRINGS: dict[str, dict[Lang, str]] = {
         "fi": "Et ole kirjautunut. Lataa sivu uudelleen ja kirjaudu.",
         "en": "You are not signed in. Reload the page and sign in.",
     },
+    "frame_refused": {
+        "sv": "Sidan {origin} får inte visa assistenten i en ram. Be assistentens "
+        "administratör att tillåta den.",
+        "fi": "Sivu {origin} ei saa näyttää avustajaa kehyksessä. Pyydä avustajan "
+        "ylläpitäjää sallimaan se.",
+        "en": "The page {origin} may not show the assistant in a frame. Ask the assistant's "
+        "administrator to allow it.",
+    },
+    "open_in_tab": {
+        "sv": "Öppna assistenten i en egen flik",
+        "fi": "Avaa avustaja omaan välilehteen",
+        "en": "Open the assistant in a tab of its own",
+    },
     "login_title": {"sv": "Logga in", "fi": "Kirjaudu sisään", "en": "Sign in"},
     "login_token": {"sv": "Åtkomsttoken", "fi": "Käyttötunnus", "en": "Access token"},
     "login_submit": {"sv": "Logga in", "fi": "Kirjaudu", "en": "Sign in"},

@@ -13,7 +13,6 @@ import gradio as gr
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.core import Assistant
 from assistant.settings import Settings
@@ -29,6 +28,7 @@ from assistant.web.conversations import ConversationStore, conversations_router
 from assistant.web.docs import docs_html
 from assistant.web.documents import Library, documents_router
 from assistant.web.feedback import FeedbackStore
+from assistant.web.framing import FramingMiddleware
 from assistant.web.guards import (
     BodyLimitMiddleware,
     SessionBindingMiddleware,
@@ -38,32 +38,6 @@ from assistant.web.guards import (
 from assistant.web.originals import Originals, originals_router
 
 GRADIO_JS = Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js"
-
-
-class SecurityHeadersMiddleware:
-    """Who may frame the pages (CSP frame-ancestors, from settings) and no MIME sniffing."""
-
-    def __init__(self, app: ASGIApp, frame_ancestors: list[str]) -> None:
-        self.app = app
-        policy = "frame-ancestors " + (" ".join(frame_ancestors) or "'none'")
-        self.headers = [
-            (b"content-security-policy", policy.encode("latin-1")),
-            (b"x-content-type-options", b"nosniff"),
-        ]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in self.headers if k not in present]
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
 
 
 class Readiness:
@@ -196,7 +170,11 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["*"],  # the Gradio client sends headers of its own
     )
-    app.add_middleware(SecurityHeadersMiddleware, frame_ancestors=settings.frame_ancestors)
+    app.add_middleware(
+        FramingMiddleware,
+        frame_ancestors=settings.frame_ancestors,
+        ui_language=settings.ui_language,
+    )
 
     for path, embed in (("/embed", True), ("/", False)):
         gr.mount_gradio_app(

@@ -20,7 +20,10 @@
     for (let p = el; p; p = p.parentElement) { if (p.tagName === 'DETAILS') p.open = true; }
     $$('details.source.highlight').forEach((e) => e.classList.remove('highlight'));
     el.classList.add('highlight');
-    el.scrollIntoView({ behavior: 'smooth', block: 'nearest' });
+    // Instant on a phone (and for reduced motion): a smooth scroll still running would carry
+    // the page away again after "back to the answer".
+    const still = window.innerWidth <= 640 || matchMedia('(prefers-reduced-motion: reduce)').matches;
+    el.scrollIntoView({ behavior: still ? 'auto' : 'smooth', block: 'nearest' });
     const summary = el.querySelector('summary');
     if (summary) summary.focus({ preventScroll: true });
   };
