@@ -235,7 +235,11 @@ class ExtractiveBackend(AnswerBackend):
             )
             if candidate.counted:
                 candidate.score += self.config.counted_bonus
-            if "\n" not in candidate.text and looks_like_heading(candidate.text.strip()):
+            if "\n" not in candidate.text and (
+                looks_like_heading(candidate.text.strip()) or candidate.text.rstrip().endswith(":")
+            ):
+                # A heading names a topic, and an introduction ("Hier eine Liste der ...:")
+                # whose items could not be joined to it announces one: neither answers.
                 candidate.score -= self.config.heading_penalty
             if candidate.context and not asks_for_column[candidate.context]:
                 # A row is embedded with its table's caption and headers, which lifts every
