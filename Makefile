@@ -24,6 +24,9 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  command -v apt-get >/dev/null 2>&1 && (apt-get update -qq && apt-get install -y -qq chromium fonts-dejavu-core >/dev/null) \
 	  || echo "chromium not installed: browser tests will be skipped"; }
+	@# axe-core (npm) checks accessibility in the browser tests; kept inside the venv.
+	@test -f $(VENV)/node_modules/axe-core/axe.min.js || \
+	  npm install --prefix $(VENV) --no-save --no-audit --no-fund --silent axe-core@4.14.1
 
 chat: install
 	$(BIN)/assistant ingest

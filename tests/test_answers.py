@@ -16,7 +16,7 @@ from assistant.answer.tables import glossary_words, parse_header, pick_column, r
 from assistant.core import Assistant
 from assistant.language import detect_question_language
 
-TITLE_FI = "Lahden kaupunki, Konsernihallinto: Seurantaraportti Q1/2025"
+TITLE_FI = "Lahti, Konsernihallinto: Seurantaraportti Q1/2025"
 
 
 def test_cross_language_question_is_answered_from_the_finnish_report(
@@ -145,6 +145,14 @@ def test_a_titles_file_beside_the_documents_names_them(
     )
     assert title_from_titles_file(document) == "The Plan 2026"
     assert content_hash(document, 180, 40, ()) != before
+    # The title is embedded with each chunk: a renamed document gets new chunks (new vectors).
+    from assistant.ingest.documents import chunk_document, load_document
+
+    renamed = load_document(document)
+    (tmp_path / ".assistant-titles").write_text("plan.txt: Another Plan\n", "utf-8")
+    again = load_document(document)
+    ids = [c.chunk_id for c in chunk_document(renamed, 180, 40, "h")]
+    assert ids and not set(ids) & {c.chunk_id for c in chunk_document(again, 180, 40, "h")}
 
 
 def test_who_is_responsible_may_be_answered_by_a_body(corpus_assistant: Assistant) -> None:

@@ -56,11 +56,10 @@ from assistant.answer.evidence import (
 )
 from assistant.answer.tables import (
     absent_concepts,
+    asks_for_column,
     concept_words,
     glossary_concepts,
     glossary_words,
-    parse_header,
-    pick_column,
     row_match,
     split_row,
 )
@@ -213,8 +212,12 @@ class ExtractiveBackend(AnswerBackend):
         section_terms = {c.section: content_terms(c.section, languages) for c in candidates}
         weights = facts.rarity_weights(own_terms)
         # The rows of one table share their header: decide once per header.
-        asks_for_column = {
-            c.context: _asks_for_column(request, c.context) for c in candidates if c.context
+        names_a_column = {
+            c.context: asks_for_column(
+                request.asked or request.question, c.context, request.language
+            )
+            for c in candidates
+            if c.context
         }
         # "How many X": a figure followed by X is the answer's shape.
         counting = answer_type in ("number", "amount")
@@ -241,7 +244,7 @@ class ExtractiveBackend(AnswerBackend):
                 # A heading names a topic, and an introduction ("Hier eine Liste der ...:")
                 # whose items could not be joined to it announces one: neither answers.
                 candidate.score -= self.config.heading_penalty
-            if candidate.context and not asks_for_column[candidate.context]:
+            if candidate.context and not names_a_column[candidate.context]:
                 # A row is embedded with its table's caption and headers, which lifts every
                 # row of a financial table for any question about money; a question that
                 # names none of the table's columns (a year, "forecast") rarely wants a row.
@@ -383,15 +386,6 @@ def _mentions_any(sentence: str, words: frozenset[str]) -> bool:
     return any(f" {word} " in padded for word in words)
 
 
-def _asks_for_column(request: GenerationRequest, context: str) -> bool:
-    header = parse_header(context)
-    question = request.asked or request.question
-    languages = [request.language]
-    return pick_column(question, header, languages) is not None or bool(
-        concept_words(question) & concept_words(context)
-    )
-
-
 def _asked_row(
     question: str, typed: list[Candidate], request: GenerationRequest, languages: list[str]
 ) -> Candidate | None:
@@ -402,7 +396,9 @@ def _asked_row(
     rows = [
         (label, c)
         for c in typed
-        if c.context and is_table_row(c.text) and _asks_for_column(request, c.context)
+        if c.context
+        and is_table_row(c.text)
+        and asks_for_column(request.asked or request.question, c.context, request.language)
         # A real row: a label, then cells only (not a figure box read as one line).
         for label, cells in [split_row(c.text)]
         if label and cells

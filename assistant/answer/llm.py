@@ -23,6 +23,7 @@ import numpy as np
 
 from assistant.answer.base import AnswerBackend, GenerationRequest
 from assistant.answer.citations import EvidenceLine, evidence_lines
+from assistant.answer.tables import asks_for_column
 from assistant.errors import ConfigError, MissingExtraError
 from assistant.prompting import phrase, render_prompt
 from assistant.settings import Settings
@@ -35,6 +36,8 @@ class ReaderConfig:
     # question, shown in document order.
     passages: int = 4
     max_lines: int = 12
+    # Subtracted from a table row's similarity when the question names none of its columns.
+    row_penalty: float = 0.05
     max_evidence: int = 3
 
 
@@ -57,6 +60,22 @@ def select_lines(request: GenerationRequest, config: ReaderConfig) -> list[Evide
     if request.query_vector is not None and all(v is not None for v in vectors):
         matrix = np.vstack([np.asarray(v, np.float32) for v in vectors if v is not None])
         scores = matrix @ np.asarray(request.query_vector, np.float32)
+        # The rows of a whole table would fill every line for any question about money:
+        # rows of a table whose columns the question does not name rank lower (as in the
+        # extractive backend).
+        question = request.asked or request.question
+        asked = {
+            line.context: asks_for_column(question, line.context, request.language)
+            for line in lines
+            if line.context
+        }
+        scores = scores - np.array(
+            [
+                config.row_penalty if line.context and not asked[line.context] else 0.0
+                for line in lines
+            ],
+            dtype=np.float32,
+        )
         keep = sorted(np.argsort(-scores)[: config.max_lines].tolist())
     else:
         keep = list(range(config.max_lines))

@@ -213,6 +213,17 @@ def row_match(question: str, label: str, languages: Iterable[str]) -> float:
     return score
 
 
+def asks_for_column(question: str, context: str, language: str) -> bool:
+    """Whether the question names a column of the table whose caption and headers are
+    `context` (a year, "forecast" in any language): rows embed with their table's headers,
+    which lifts every row of a financial table for any question about money, and a question
+    that names none of its columns rarely wants a row."""
+    header = parse_header(context)
+    return pick_column(question, header, [language]) is not None or bool(
+        concept_words(question) & concept_words(context)
+    )
+
+
 def pick_column(question: str, header: Header, languages: Iterable[str]) -> int | None:
     """The column the question asks for, or None when no single column stands out."""
     languages = list(languages)

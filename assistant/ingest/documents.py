@@ -99,9 +99,11 @@ def chunk_document(
             # The section a chunk belongs to: the last heading at or before its start.
             while headings and headings[0][0] <= piece.start:
                 section = headings.pop(0)[1]
+            # The title is embedded with the text (Chunk.indexed_text): a new title is a new
+            # chunk, so renaming a document re-embeds it rather than keeping stale vectors.
             chunk_id = hashlib.sha256(
-                f"{PIPELINE_VERSION}\x1f{document.doc_id}\x1f{page.number}\x1f{piece.start}\x1f"
-                f"{piece.text}".encode()
+                f"{PIPELINE_VERSION}\x1f{document.doc_id}\x1f{document.title}\x1f{page.number}"
+                f"\x1f{piece.start}\x1f{piece.text}".encode()
             ).hexdigest()[:32]
             metadata: dict[str, str | int | float | bool] = {
                 "doc_id": document.doc_id,
