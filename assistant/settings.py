@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     backend: str = "extractive"
     max_question_chars: int = Field(1000, ge=10)
     # Key sentences quoted in an overview answer ("summarise ...").
-    answer_sentences: int = Field(4, ge=1, le=10)
+    answer_sentences: int = Field(5, ge=1, le=10)
     # Refuse below this calibrated answerability (chosen on the dev split: false refusals <= 0.08).
     refusal_threshold: float = Field(0.5, ge=0, le=1)
     # Which local GGUF model the llamacpp backend joins from its PyPI part-packages

@@ -76,7 +76,7 @@ class ExtractiveConfig:
     # Refuse when the calibrated answerability is below this (settings.refusal_threshold).
     refusal_threshold: float = 0.5
     coverage_weight: float = 0.35
-    overview_sentences: int = 4
+    overview_sentences: int = 5
     row_penalty: float = 0.05
     # A heading names a topic but answers nothing ("5.1.1.1 Region Stockholm ska ...").
     heading_penalty: float = 0.03
