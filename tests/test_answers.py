@@ -295,6 +295,8 @@ def test_an_overview_summarises_the_section_the_question_names(
         ("Milloin Jämerä-projekti päättyy?", "fi", False),
         ("Vilken lag och vilket kapitel stödjer klinisk forskning?", "sv", False),
         ("Vad säger strategin om forskning med företag?", "sv", False),
+        # "de" (they) is a pronoun: it points back at the previous question's subject.
+        ("Vilka diarienummer har de?", "sv", True),
     ],
 )
 def test_only_turns_that_cannot_stand_alone_borrow_the_topic(
@@ -385,9 +387,48 @@ def test_german_is_one_more_language_profile(corpus_assistant: Assistant) -> Non
         ("And when does it end?", "en", "date"),
         ("Och när slutar det?", "sv", "date"),
         ("Milloin Jämerä otettiin käyttöön?", "fi", "date"),
+        # A period asked for by "which years" is a date too.
+        ("Vilka år gäller samarbetet med K2?", "sv", "date"),
+        ("Hur definieras klinisk forskning?", "sv", "definition"),
+        ("Mitä USV-enhet tarkoittaa?", "fi", "definition"),
+        ("What is the reference number of the Research Promise decision?", "en", "reference"),
+        ("Vilka diarienummer har de?", "sv", "reference"),
     ],
 )
 def test_a_date_is_expected_only_when_the_question_asks_when(
     question: str, language: str, kind: str | None
 ) -> None:
     assert expected_answer_type(question, language) == kind
+
+
+def test_a_definition_question_is_answered_by_the_defining_sentence(
+    corpus_assistant: Assistant,
+) -> None:
+    # Answered before with "Translationell och klinisk forskning ska ges optimala
+    # förutsättningar ...", which names the term but does not say what it means.
+    answer = corpus_assistant.ask("Vad menar strategin med klinisk forskning?")
+    assert not answer.refused, answer.answer
+    assert "Med klinisk forskning avses" in answer.answer
+
+
+def test_a_reference_number_question_quotes_the_sentence_holding_it(
+    corpus_assistant: Assistant,
+) -> None:
+    answer = corpus_assistant.ask("Vilket diarienummer har Forskningslöftet?")
+    assert not answer.refused, answer.answer
+    assert "LS 2017–1455" in answer.answer
+
+
+def test_a_follow_up_about_a_list_quotes_the_whole_list(corpus_assistant: Assistant) -> None:
+    # The list was cut after its first item by a chunk boundary, and "de" (they) was not
+    # read as pointing back, so the follow-up was answered from the Lahti report.
+    history = [
+        {
+            "role": "user",
+            "content": "Med vilka lärosäten har Region Stockholm tecknat avsiktsförklaringar?",
+        },
+        {"role": "assistant", "content": "Med Kungliga Tekniska högskolan och …"},
+    ]
+    answer = corpus_assistant.ask("Vilka diarienummer har de?", history)
+    assert not answer.refused, answer.answer
+    assert "LS 2015–1096" in answer.answer and "LS 1406–0706" in answer.answer

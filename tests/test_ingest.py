@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -52,13 +53,19 @@ def test_corpus_chunks_carry_pages_languages_and_sections(corpus_assistant: Assi
 
 
 def test_chunks_respect_token_limit_and_keep_table_rows_whole(corpus_assistant: Assistant) -> None:
-    from assistant.ingest.chunking import TABLE_CHUNKS
+    from assistant.ingest.chunking import LIST_CHUNKS, TABLE_CHUNKS
     from assistant.tokens import count_tokens
 
     limit = corpus_assistant.settings.chunk_tokens
     texts = [c.text for c in corpus_assistant.store.iter_chunks()]
     tables = [t for t in texts if "Liikevaihto 75 754" in t]
-    assert all(count_tokens(t) <= limit + 5 for t in texts if t not in tables)
+    lists = [t for t in texts if re.search(r":\s*\n• ", t) and t not in tables]
+    assert all(count_tokens(t) <= limit + 5 for t in texts if t not in tables + lists)
+    assert all(count_tokens(t) <= LIST_CHUNKS * limit + 5 for t in lists)
+    # A list stays with its introduction (it was cut after its first item).
+    intro = "Region Stockholm har tecknat avsiktsförklaringar med:"
+    with_intro = [t for t in texts if intro in t and "LS 2015–1096" in t]
+    assert with_intro and all("LS 1406–0706" in t for t in with_intro)
     # The Tilakeskus table is one chunk, caption and headers to its last row (split over
     # four chunks, its lower rows lost the caption and were not retrieved).
     assert len(tables) == 1

@@ -13,6 +13,7 @@ from functools import cache
 from assistant.store.lexical import tokenize
 from assistant.text.profiles import (
     all_amount_words,
+    all_definition_cues,
     all_months,
     all_number_words,
     all_stopwords,
@@ -190,6 +191,28 @@ _DATE_NUMBERS = re.compile(
 _PERSON = re.compile(r"(?<!^)\b[A-ZÅÄÖÜ][a-zåäöüé]+ (?:[A-ZÅÄÖÜ]\.\s)?[A-ZÅÄÖÜ][a-zåäöüé]+\b")
 
 
+# A case or reference number: "LS 2015–1096", "Dnr 123/2024", "VN/1234/2025".
+_REFERENCE = re.compile(
+    r"\b[A-ZÅÄÖ]{1,6}\s?\d{1,5}\s?[–\-/:]\s?\d{1,6}\b|\b[A-ZÅÄÖ]{1,6}/\d{1,6}/\d{2,4}\b"
+    r"|\b(?:dnr|dnro|diarienr|az)\.?:?\s*\S*\d",
+    re.IGNORECASE,
+)
+_ABBREVIATION = re.compile(r"\b[A-ZÅÄÖ]{2,}[\w-]*")
+
+
+def defines(sentence: str, question: str) -> bool:
+    """Whether the sentence defines something: a defining word of any language ("Med klinisk
+    forskning avses ...", "tarkoitetaan", "refers to"), or an abbreviation of the question
+    spelled out before it in parentheses ("... universitetssjukvårdsenheter (USV-enheter)")."""
+    lower = " " + " ".join(re.findall(r"[\w.]+", sentence.lower())) + " "
+    if any(f" {cue} " in lower for cue in all_definition_cues()):
+        return True
+    return any(
+        re.search(r"\(\s*" + re.escape(abbreviation.split("-")[0]), sentence)
+        for abbreviation in _ABBREVIATION.findall(question)
+    )
+
+
 def _has_date(sentence: str) -> bool:
     if _DATE_NUMBERS.search(sentence):
         return True
@@ -207,6 +230,8 @@ def can_answer_type(sentence: str, kind: str | None, question: str = "") -> bool
     is) can hold the kind of answer asked for."""
     if kind == "amount":
         return _has_amount(sentence)
+    if kind == "reference":
+        return bool(_REFERENCE.search(sentence))
     if kind == "number":
         # "1/3" after a heading counts its pages and "5.1.1.5" numbers a section: neither
         # is an amount.

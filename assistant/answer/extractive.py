@@ -50,6 +50,7 @@ from assistant.answer.evidence import (
     can_answer_type,
     content_terms,
     counts_what_is_asked,
+    defines,
     expected_answer_type,
     split_question,
     unknown_share,
@@ -86,6 +87,8 @@ class ExtractiveConfig:
     typed_rank_limit: int = 2
     # Added for a figure that counts what a "how many" question asks about.
     counted_bonus: float = 0.1
+    # Added for a defining sentence when the question asks what something means.
+    definition_bonus: float = 0.1
 
 
 class ExtractiveBackend(AnswerBackend):
@@ -135,11 +138,12 @@ class ExtractiveBackend(AnswerBackend):
         typed = [c for c in ranked if can_answer_type(f"{c.text} {c.context}", answer_type, asked)]
         if not typed:
             return Selection(answerability=0.0, reason=f"no sentence holds a {answer_type}")
-        if ranked.index(typed[0]) >= config.typed_rank_limit:
+        if answer_type != "reference" and ranked.index(typed[0]) >= config.typed_rank_limit:
             # The sentences that best match the question hold no answer of the asked kind
             # (no date for "when", no figure for "how many"): one further down that does is
             # about something else ("When will the new strategy be ready?" answered with the
-            # date of a procurement).
+            # date of a procurement). A reference number is a small part of a sentence
+            # about something else, so for it the best sentence that holds one is the answer.
             return Selection(answerability=0.0, reason=f"the best sentences hold no {answer_type}")
         signals = self._signals(typed, candidates, request, facts, context)
         probability = (
@@ -238,6 +242,8 @@ class ExtractiveBackend(AnswerBackend):
             )
             if candidate.counted:
                 candidate.score += self.config.counted_bonus
+            if answer_type == "definition" and defines(candidate.text, request.question):
+                candidate.score += self.config.definition_bonus
             if "\n" not in candidate.text and (
                 looks_like_heading(candidate.text.strip()) or candidate.text.rstrip().endswith(":")
             ):

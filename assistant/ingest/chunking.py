@@ -5,9 +5,11 @@ then units are packed greedily up to `chunk_tokens`, with `overlap` tokens of wh
 units repeated at the start of the next chunk. A table (its run of rows with the short header
 lines above it) is one unit when it fits in `TABLE_CHUNKS` chunks: split over several chunks,
 the rows of its lower half lose their caption and headers, and a question about one of them
-no longer retrieves it. A cut therefore falls between sentences or rows
-whenever one is near; only a single unit longer than a chunk is cut inside, and then at a space
-that is not inside a number.
+no longer retrieves it. Likewise a list with its introduction ("... avsiktsförklaringar
+med:" and its items) is one unit when it fits in `LIST_CHUNKS` chunks: cut after the first
+item, the answer to "which ones" quotes half the list. A cut therefore falls between
+sentences or rows whenever one is near; only a single unit longer than a chunk is cut
+inside, and then at a space that is not inside a number.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ _RUN_ON_BREAK = re.compile(r"(?<=[)\d])\s+(?=[A-ZÅÄÖ][A-ZÅÄÖa-zåäö])")
 _SPACE_IN_NUMBER = re.compile(r"(?<=\d) (?=\d)")
 # A table is kept whole up to this many chunks' worth of tokens.
 TABLE_CHUNKS = 3
+# A list with its introduction is kept whole up to this many chunks' worth of tokens.
+LIST_CHUNKS = 2
 # Header lines above a table's first row: short lines ("1 000 euroa TP 2024", "Ennuste").
 _HEADER_LINES = 8
 _HEADER_LINE_CHARS = 40
@@ -168,6 +172,7 @@ def split_text(text: str, chunk_tokens: int, overlap: int) -> list[TextChunk]:
             spans.append(Span(start, end, tokens))
 
     spans = _tables_whole(text, spans, TABLE_CHUNKS * chunk_tokens)
+    spans = _lists_whole(text, spans, LIST_CHUNKS * chunk_tokens)
     chunks: list[TextChunk] = []
     current: list[Span] = []
     size = 0
@@ -230,6 +235,34 @@ def _tables_whole(text: str, spans: list[Span], limit: int) -> list[Span]:
             merged[start:] = [Span(block[0].start, block[-1].end, tokens)]
         else:
             merged.extend(spans[index:end])
+        index = end
+    return merged
+
+
+def _starts_line(text: str, start: int) -> bool:
+    return not text[text.rfind("\n", 0, start) + 1 : start].strip()
+
+
+def _lists_whole(text: str, spans: list[Span], limit: int) -> list[Span]:
+    """A sentence ending with ":" and the list items after it (each with the sentences that
+    continue it) merged into one span when they hold at most `limit` tokens."""
+    merged: list[Span] = []
+    index = 0
+    while index < len(spans):
+        span = spans[index]
+        end = index + 1
+        if text[span.start : span.end].rstrip().endswith(":"):
+            while end < len(spans) and (
+                is_list_item(text[spans[end].start : spans[end].end].split("\n", 1)[0])
+                or (end > index + 1 and not _starts_line(text, spans[end].start))
+            ):
+                end += 1
+        block = spans[index:end]
+        tokens = sum(s.tokens for s in block)
+        if len(block) >= 2 and tokens <= limit:
+            merged.append(Span(block[0].start, block[-1].end, tokens))
+        else:
+            merged.extend(block)
         index = end
     return merged
 

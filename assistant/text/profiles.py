@@ -11,8 +11,10 @@ from typing import Any
 
 from assistant.errors import ConfigError
 
-# "amount" (money) before "number": "how much does it cost" asks for a sum of money.
-ANSWER_TYPES = ("amount", "number", "date", "person", "overview")
+# "reference" (a case or reference number) before "number", and "amount" (money) before
+# "number": "how much does it cost" asks for a sum of money. "definition" ("how is X
+# defined") is checked last: it only favours defining sentences, it excludes none.
+ANSWER_TYPES = ("reference", "amount", "number", "date", "person", "overview", "definition")
 
 
 @dataclass(frozen=True)
@@ -46,13 +48,16 @@ class LanguageProfile:
     amount_words: frozenset[str] = frozenset()
     # Numbers and shares written as words ("två tredjedelar", "puolet"): they answer "how many".
     number_words: frozenset[str] = frozenset()
+    # Words by which a document defines a term ("avses", "tarkoitetaan", "refers to"): a
+    # sentence with one of them answers "how is X defined / what does X mean".
+    definition_cues: tuple[str, ...] = ()
 
     @cached_property
     def stem(self) -> Callable[[list[str]], list[str]] | None:
         return _snowball(self.stemmer_name) if self.stemmer_name else None
 
     def answer_type(self, question: str) -> str | None:
-        """amount, number, date, person or overview when the question's wording asks for one."""
+        """One of ANSWER_TYPES when the question's wording asks for one."""
         for kind in ANSWER_TYPES:
             if any(p.search(question) for p in self.answer_type_patterns.get(kind, ())):
                 return kind
@@ -111,6 +116,7 @@ def _parse(data: dict[str, Any], source: str) -> LanguageProfile:
             continuation_words=words("continuation_words"),
             amount_words=words("amount_words"),
             number_words=words("number_words"),
+            definition_cues=tuple(str(c).lower() for c in data.get("definition_cues") or ()),
         )
     except (KeyError, re.error, TypeError, ValueError) as exc:
         raise ConfigError(f"language profile {source} is invalid: {exc}") from exc
@@ -151,6 +157,11 @@ def all_amount_words() -> frozenset[str]:
 @cache
 def all_number_words() -> frozenset[str]:
     return frozenset().union(*(p.number_words for p in profiles().values()))
+
+
+@cache
+def all_definition_cues() -> tuple[str, ...]:
+    return tuple(sorted({c for p in profiles().values() for c in p.definition_cues}))
 
 
 @cache
