@@ -393,6 +393,7 @@ def test_german_is_one_more_language_profile(corpus_assistant: Assistant) -> Non
         ("Mitä USV-enhet tarkoittaa?", "fi", "definition"),
         ("What is the reference number of the Research Promise decision?", "en", "reference"),
         ("Vilka diarienummer har de?", "sv", "reference"),
+        ("Vilket företag vann upphandlingen?", "sv", "organisation"),
     ],
 )
 def test_a_date_is_expected_only_when_the_question_asks_when(
@@ -432,3 +433,29 @@ def test_a_follow_up_about_a_list_quotes_the_whole_list(corpus_assistant: Assist
     answer = corpus_assistant.ask("Vilka diarienummer har de?", history)
     assert not answer.refused, answer.answer
     assert "LS 2015–1096" in answer.answer and "LS 1406–0706" in answer.answer
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # A date or year ("hankintapäätös 12/2023", "10.4.2025") counts nothing: answered
+        # before with the procurement's dates.
+        "Kuinka monta yritystä jätti tarjouksen perustietotekniikan kilpailutuksessa?",
+        # "Which company" needs a name the question does not already hold.
+        "Mikä yritys toimitti Jämerä-taloustietojärjestelmän?",
+        # Paying asks for a sum of money, and the report gives none for this.
+        "How much is Lahti paying Reaktor Creative?",
+    ],
+)
+def test_a_sentence_without_the_asked_kind_of_answer_is_no_answer(
+    corpus_assistant: Assistant, question: str
+) -> None:
+    answer = corpus_assistant.ask(question)
+    assert answer.refused, answer.answer
+
+
+def test_which_company_is_answered_by_the_sentence_naming_it(corpus_assistant: Assistant) -> None:
+    answer = corpus_assistant.ask("Which agency did Lahti choose as its creative agency?")
+    assert expected_answer_type("Which agency did Lahti choose?", "en") == "organisation"
+    assert not answer.refused, answer.answer
+    assert "Reaktor Creative" in answer.answer

@@ -213,6 +213,24 @@ def defines(sentence: str, question: str) -> bool:
     )
 
 
+_CAPITALISED = re.compile(r"\b[A-ZÅÄÖÜ][\w&-]+")
+
+
+def _names_other_body(sentence: str, question: str) -> bool:
+    """Whether the sentence names a company or body the question does not: a capitalised
+    word that does not open the sentence ("... valitsimme luovaksi toimistoksi Reaktor
+    Creativen"). "Which company delivered Jämerä?" is not answered by a sentence that names
+    only Jämerä."""
+    asked = {w.lower()[:4] for w in re.findall(r"\w+", question) if len(w) > 2}
+    body = re.sub(r"^[\s•\-–*·o]+", "", sentence)
+    return any(
+        match.start() > 0
+        and not re.search(r"[.!?:]\s*$", body[: match.start()])
+        and match.group(0).lower()[:4] not in asked
+        for match in _CAPITALISED.finditer(body)
+    )
+
+
 def _has_date(sentence: str) -> bool:
     if _DATE_NUMBERS.search(sentence):
         return True
@@ -233,14 +251,18 @@ def can_answer_type(sentence: str, kind: str | None, question: str = "") -> bool
     if kind == "reference":
         return bool(_REFERENCE.search(sentence))
     if kind == "number":
-        # "1/3" after a heading counts its pages and "5.1.1.5" numbers a section: neither
-        # is an amount.
+        # "1/3" after a heading counts its pages, "5.1.1.5" numbers a section, and a date,
+        # a year or a reference code ("12/2023", "10.4.2025", "LS 2017–1455") counts
+        # nothing: none answers "how many".
         bare = _SECTION_NUMBER.sub("", _PAGE_COUNTER.sub("", sentence))
+        bare = _DATE_NUMBERS.sub("", _REFERENCE.sub("", bare))
         if any(ch.isdigit() for ch in bare):
             return True
         return bool(set(re.findall(r"[^\W\d_]+", sentence.lower())) & all_number_words())
     if kind == "date":
         return _has_date(sentence)
+    if kind == "organisation":
+        return _names_other_body(sentence, question)
     if kind == "person":
         # A person's name is two capitalised words; a place or body the question itself names
         # ("Lahden Tilakeskus" for "Who is the mayor of Lahti?") is not one.

@@ -11,10 +11,20 @@ from typing import Any
 
 from assistant.errors import ConfigError
 
-# "reference" (a case or reference number) before "number", and "amount" (money) before
+# "organisation" asks which company or body ("which company won the tender"). "reference" (a
+# case or reference number) before "number", and "amount" (money) before
 # "number": "how much does it cost" asks for a sum of money. "definition" ("how is X
 # defined") is checked last: it only favours defining sentences, it excludes none.
-ANSWER_TYPES = ("reference", "amount", "number", "date", "person", "overview", "definition")
+ANSWER_TYPES = (
+    "reference",
+    "amount",
+    "number",
+    "date",
+    "person",
+    "organisation",
+    "overview",
+    "definition",
+)
 
 
 @dataclass(frozen=True)
