@@ -459,3 +459,28 @@ def test_which_company_is_answered_by_the_sentence_naming_it(corpus_assistant: A
     assert expected_answer_type("Which agency did Lahti choose?", "en") == "organisation"
     assert not answer.refused, answer.answer
     assert "Reaktor Creative" in answer.answer
+
+
+def test_key_figure_tiles_are_read_one_tile_at_a_time(corpus_assistant: Assistant) -> None:
+    from assistant.ingest.cleaning import clean_page
+
+    # One short line each in the PDF's text; joined as prose, a figure ran on into the next
+    # tile's label ("5,6 milj. euroa (2024: 7,4) TOIMINTAKULUT ENNUSTE 40,7").
+    page = clean_page(
+        "Talouden ennuste ja poikkeamat\n TOIMINTATUOTOT\nENNUSTE\n\n5,6 \nmilj. euroa\n\n"
+        "(2024: 7,4)\n\nTOIMINTAKULUT\nENNUSTE\n\n40,7 \nmilj. euroa\n\n(2024: 33,5)\n\n"
+        "Toimintatuottojen poikkeamaennuste +0,3 milj. euroa\n"
+    )
+    lines = page.text.split("\n")
+    assert "TOIMINTATUOTOT ENNUSTE 5,6 milj. euroa (2024: 7,4)" in lines
+    assert "TOIMINTAKULUT ENNUSTE 40,7 milj. euroa (2024: 33,5)" in lines
+    # Whose figures they are is said only by the heading above the tiles (at the foot of the
+    # previous page in this report): two units have tiles with the same labels.
+    answer = corpus_assistant.ask(
+        "Mikä on kaupunginjohtajan ja konsernihallinnon vastuualueen toimintatuottojen ennuste?"
+    )
+    assert "TOIMINTATUOTOT ENNUSTE 5,6 milj. euroa" in answer.answer, answer.answer
+    council = corpus_assistant.ask(
+        "Mikä on kaupunginvaltuuston ja -hallituksen toimintakulujen ennuste?"
+    )
+    assert "TOIMINTAKULUT ENNUSTE 5,0 milj. euroa" in council.answer, council.answer

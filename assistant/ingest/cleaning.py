@@ -3,6 +3,10 @@
 PDF extraction breaks lines inside sentences, hyphenates words across lines and repeats page
 furniture (running headers, page numbers). We undo that, but keep list items and table rows on
 their own lines, because a table row cut into a sentence can no longer be quoted or read.
+A key-figure tile of a report ("TOIMINTATUOTOT" / "ENNUSTE" / "5,6" / "milj. euroa" /
+"(2024: 7,4)", one short line each) becomes one line: joined as prose, a tile's figure ran on
+into the next tile's label, and "5,6 milj. euroa (2024: 7,4) TOIMINTAKULUT ENNUSTE 40,7" was
+quoted as the operating costs.
 """
 
 from __future__ import annotations
@@ -29,6 +33,17 @@ _HEADING_NUMBER = re.compile(r"^\d{1,2}(?:\.\d{1,2})*\.?\s+\S")
 _KEEP_HYPHEN_BEFORE = {"och", "eller", "samt", "ja", "tai", "sekä", "and", "or", "und", "et"}
 # Footnote markers glued to a word by PDF extraction ("translationell1 och klinisk forskning2").
 _FOOTNOTE = re.compile(r"(?<=[a-zåäöü]{4})\d{1,2}(?=[\s,.;:)]|$)", re.M)
+# Key-figure tiles: a label in capitals over one to four short lines, a figure, an optional
+# unit and an optional comparison in parentheses.
+_TILE_LABEL_CHARS = 40
+_TILE_VALUE = re.compile(r"^[-−–+]?\d{1,3}(?:[  ]?\d{3})*(?:[.,]\d+)?\s*%?$")
+_TILE_UNIT_CHARS = 25
+_TILE_COMPARISON = re.compile(r"^\(.{1,40}\)$")
+# A tile once joined: "TOIMINTAKULUT ENNUSTE 40,7 milj. euroa (2024: 33,5)".
+_TILE_LINE = re.compile(
+    r"^[A-ZÅÄÖÜ][A-ZÅÄÖÜ/\-– ]{2,60}\s[-−–+]?\d{1,3}(?:[  ]?\d{3})*(?:[.,]\d+)?\s*%?"
+    r"(?:\s[^\d()]{1,25})?(?:\s\(.{1,40}\))?$"
+)
 _INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\ufeff"), None)
 
 
@@ -98,6 +113,54 @@ def repeated_furniture(pages: Sequence[str]) -> set[str]:
     return {line for line, n in counts.items() if n >= threshold}
 
 
+def is_tile(line: str) -> bool:
+    """A key-figure tile joined into one line by clean_page."""
+    return bool(_TILE_LINE.match(line.strip()))
+
+
+def _is_tile_label(line: str) -> bool:
+    letters = [ch for ch in line if ch.isalpha()]
+    return (
+        len(line) <= _TILE_LABEL_CHARS
+        and len(letters) >= 3
+        and all(ch.isupper() for ch in letters)
+        and not any(ch.isdigit() for ch in line)
+    )
+
+
+def _is_tile_unit(line: str) -> bool:
+    return (
+        len(line) <= _TILE_UNIT_CHARS
+        and not any(ch.isdigit() for ch in line)
+        and not _is_tile_label(line)
+        and not is_list_item(line)
+    )
+
+
+def _join_tiles(lines: list[str]) -> tuple[list[str], set[int]]:
+    """Each key-figure tile joined into one line; also the indexes of those lines."""
+    out: list[str] = []
+    tiles: set[int] = set()
+    index = 0
+    while index < len(lines):
+        end = index
+        while end < len(lines) and end - index < 4 and _is_tile_label(lines[end].strip()):
+            end += 1
+        if end > index and end < len(lines) and _TILE_VALUE.match(lines[end].strip()):
+            stop = end + 1
+            while stop < len(lines) and stop - end <= 2 and _is_tile_unit(lines[stop].strip()):
+                stop += 1
+            if stop < len(lines) and _TILE_COMPARISON.match(lines[stop].strip()):
+                stop += 1
+            tiles.add(len(out))
+            out.append(" ".join(line.strip() for line in lines[index:stop]))
+            index = stop
+            continue
+        out.append(lines[index])
+        index += 1
+    return out, tiles
+
+
 def clean_page(raw: str, furniture: set[str] | frozenset[str] = frozenset()) -> CleanPage:
     """Join broken lines and hyphenations of one page; find its headings."""
     lines = [line for line in normalise(raw).split("\n") if line and line not in furniture]
@@ -105,12 +168,18 @@ def clean_page(raw: str, furniture: set[str] | frozenset[str] = frozenset()) -> 
         lines.pop()
     if lines and _PAGE_NUMBER.match(lines[0]):
         lines.pop(0)
+    lines, tiles = _join_tiles(lines)
 
     out: list[str] = []
     heading_flags: list[bool] = []
     for index, line in enumerate(lines):
         nxt = lines[index + 1] if index + 1 < len(lines) else ""
         prev = out[-1] if out else ""
+        # A tile is a line of its own: it joins onto nothing, and nothing joins onto it.
+        if index in tiles or index - 1 in tiles:
+            out.append(line)
+            heading_flags.append(False)
+            continue
         # A numbered heading runs on over two lines ("5.1.1.3 Universitetssjukvården och
         # kunskapsstyrningen ska" / "göra forskningsresultat till klinisk vardag"): the
         # continuation belongs to the heading, which stays one.

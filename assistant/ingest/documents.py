@@ -15,7 +15,7 @@ from assistant.language import detect_language
 from assistant.schema import Chunk, LoadedDocument, Page
 
 # Bump when loading, cleaning or chunking changes, so re-ingesting rebuilds the chunks.
-PIPELINE_VERSION = "15"
+PIPELINE_VERSION = "16"
 
 
 def document_id(path: Path, root: Path) -> str:
@@ -130,8 +130,18 @@ def chunk_document(
     return chunks
 
 
+# Lines of the previous page that may head a table or tiles at the top of the next one.
+_CARRIED_HEADER_LINES = 4
+
+
 def sentence_records(document: LoadedDocument, chunks: list[Chunk]) -> list[Sentence]:
-    pages = {page.number: page.text for page in document.pages}
+    # A heading orphaned at the foot of a page ("Kaupunginvaltuusto ja -hallitus /
+    # KONSERNIHALLINTO") still names the tiles or table at the top of the next.
+    pages: dict[int | None, str] = {}
+    previous_tail = ""
+    for page in document.pages:
+        pages[page.number] = f"{previous_tail}\n{page.text}" if previous_tail else page.text
+        previous_tail = "\n".join(page.text.rstrip().split("\n")[-_CARRIED_HEADER_LINES:])
     return [
         sentence
         for chunk in chunks

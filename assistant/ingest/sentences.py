@@ -14,7 +14,7 @@ import hashlib
 from dataclasses import dataclass
 
 from assistant.ingest.chunking import sentence_spans
-from assistant.ingest.cleaning import is_table_row
+from assistant.ingest.cleaning import is_table_row, is_tile
 from assistant.schema import Chunk
 
 _MIN_WORDS = 3
@@ -58,6 +58,11 @@ class Sentence:
         )
 
 
+# Lines above key-figure tiles that may name whose figures they are.
+_TILE_HEADER_LINES = 4
+_TILE_HEADER_CHARS = 90
+
+
 def table_header(page_text: str, row_start: int) -> str:
     """Caption and column-header lines above the table that holds the row at row_start."""
     lines_before = page_text[:row_start].rstrip("\n").split("\n")
@@ -73,6 +78,21 @@ def table_header(page_text: str, row_start: int) -> str:
     return " ".join(header)
 
 
+def tile_header(page_text: str, tile_start: int) -> str:
+    """The lines above a group of key-figure tiles that say whose figures they are
+    ("Kaupunginjohtaja ja konsernihallinnon vastuualue ilman Lahden Tilakeskusta")."""
+    lines_before = page_text[:tile_start].rstrip("\n").split("\n")
+    while lines_before and is_tile(lines_before[-1]):
+        lines_before.pop()
+    header: list[str] = []
+    while lines_before and len(header) < _TILE_HEADER_LINES:
+        line = lines_before.pop()
+        if len(line) > _TILE_HEADER_CHARS or line.endswith(".") or is_tile(line):
+            break
+        header.insert(0, line)
+    return " ".join(header)
+
+
 def sentences_of(chunk: Chunk, page_text: str) -> list[Sentence]:
     base = int(chunk.metadata.get("char_start", 0))
     records: list[Sentence] = []
@@ -81,7 +101,16 @@ def sentences_of(chunk: Chunk, page_text: str) -> list[Sentence]:
         row = is_table_row(text)
         if not row and len(text.split()) < _MIN_WORDS:
             continue
-        context = table_header(page_text, _locate(page_text, text, base + start)) if row else ""
+        # A key-figure tile, like a table row, says whose figure it is only in the lines
+        # above it ("Kaupunginvaltuusto ja -hallitus / KONSERNIHALLINTO").
+        located = _locate(page_text, text, base + start)
+        context = (
+            table_header(page_text, located)
+            if row
+            else tile_header(page_text, located)
+            if is_tile(text)
+            else ""
+        )
         sentence_id = hashlib.sha256(f"{chunk.chunk_id}\x1f{start}".encode()).hexdigest()[:32]
         records.append(Sentence(sentence_id, chunk, start, end, context))
     return records
