@@ -484,3 +484,22 @@ def test_key_figure_tiles_are_read_one_tile_at_a_time(corpus_assistant: Assistan
         "Mikä on kaupunginvaltuuston ja -hallituksen toimintakulujen ennuste?"
     )
     assert "TOIMINTAKULUT ENNUSTE 5,0 milj. euroa" in council.answer, council.answer
+
+
+def test_rows_below_a_row_with_empty_cells_keep_their_table_header(
+    corpus_assistant: Assistant,
+) -> None:
+    # "- Käyttöomaisuuden myyntitappiot 235 0" reads as no row alone: the rows above it were
+    # taken for the header of the rows below, so the last row was never matched by label.
+    answer = corpus_assistant.ask(
+        "Mikä on Tilakeskuksen sitovan tason yli-/alijäämän ennuste 2025?"
+    )
+    assert "SITOVA TASO YLI-/ALIJÄÄMÄ, Ennuste 2025: 2 634 (1 000 euroa)" in answer.answer
+
+
+def test_a_key_figure_tile_is_matched_by_its_label_like_a_row(corpus_assistant: Assistant) -> None:
+    answer = corpus_assistant.ask(
+        "What is the forecast for the surplus in Lahden Tilakeskus's balance sheet?"
+    )
+    assert not answer.refused, answer.answer
+    assert "YLIJÄÄMÄ TASEESSA ENNUSTE 112,9 milj. euroa" in answer.answer

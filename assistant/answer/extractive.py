@@ -64,7 +64,7 @@ from assistant.answer.tables import (
     row_match,
     split_row,
 )
-from assistant.ingest.cleaning import is_table_row, looks_like_heading
+from assistant.ingest.cleaning import is_table_row, is_tile, looks_like_heading
 from assistant.text.profiles import continuation_words
 from embeddings.base import Embedder
 
@@ -399,21 +399,41 @@ def _asked_row(
     financial table embed almost alike (they share caption and headers), so similarity
     alone often picks the neighbouring row; the label's concepts decide instead (ties go to
     the better-scored row). Only for questions that name a column of the table."""
+    asked = request.asked or request.question
     rows = [
         (label, c)
         for c in typed
         if c.context
         and is_table_row(c.text)
-        and asks_for_column(request.asked or request.question, c.context, request.language)
+        and asks_for_column(asked, c.context, request.language)
         # A real row: a label, then cells only (not a figure box read as one line).
         for label, cells in [split_row(c.text)]
         if label and cells
     ]
-    scored = [(row_match(question, label, languages), -i, c) for i, (label, c) in enumerate(rows)]
+    # A key-figure tile is a row of its own: its label names the figure and the column
+    # ("YLIJÄÄMÄ TASEESSA ENNUSTE 112,9 milj. euroa").
+    rows += [
+        (label, c)
+        for c in typed
+        if is_tile(c.text)
+        for label in [re.split(r"\s[-−–+]?\d", c.text, maxsplit=1)[0]]
+        if asks_for_column(asked, f"{label} {c.context}", request.language)
+    ]
+    scored = [
+        (row_match(question, _without_column_words(label), languages), -i, c)
+        for i, (label, c) in enumerate(rows)
+    ]
     if not scored:
         return None
     match, _, row = max(scored, key=lambda item: item[:2])
     return row if match > 0 else None
+
+
+def _without_column_words(label: str) -> str:
+    """A tile's label without the column it names ("TOIMINTATUOTOT ENNUSTE" ->
+    "TOIMINTATUOTOT"): the column decides whether a row is eligible, the rest which row."""
+    column = concept_words(label)
+    return " ".join(w for w in label.split() if w.lower() not in column) or label
 
 
 def _header_words(candidate: Candidate) -> str:

@@ -58,16 +58,32 @@ class Sentence:
         )
 
 
+# A short line with a figure between two table rows is a row with empty cells.
+_SPARSE_ROW_CHARS = 60
 # Lines above key-figure tiles that may name whose figures they are.
 _TILE_HEADER_LINES = 4
 _TILE_HEADER_CHARS = 90
 
 
+def _is_sparse_row(line: str) -> bool:
+    return len(line) < _SPARSE_ROW_CHARS and any(ch.isdigit() for ch in line)
+
+
 def table_header(page_text: str, row_start: int) -> str:
     """Caption and column-header lines above the table that holds the row at row_start."""
     lines_before = page_text[:row_start].rstrip("\n").split("\n")
-    # Walk up over the table's rows, then collect the header lines above them.
-    while lines_before and is_table_row(lines_before[-1]):
+    # Walk up over the table's rows, then collect the header lines above them. A row with
+    # empty cells ("- Käyttöomaisuuden myyntitappiot 235 0") has too few numbers to read as
+    # a row alone; between rows it still belongs to the table (else the rows above it were
+    # taken for the header of the rows below).
+    while lines_before and (
+        is_table_row(lines_before[-1])
+        or (
+            len(lines_before) > 1
+            and _is_sparse_row(lines_before[-1])
+            and is_table_row(lines_before[-2])
+        )
+    ):
         lines_before.pop()
     header: list[str] = []
     while lines_before and len(header) < _HEADER_LINES:
