@@ -503,3 +503,13 @@ def test_a_key_figure_tile_is_matched_by_its_label_like_a_row(corpus_assistant: 
     )
     assert not answer.refused, answer.answer
     assert "YLIJÄÄMÄ TASEESSA ENNUSTE 112,9 milj. euroa" in answer.answer
+
+
+def test_the_rest_of_a_sentence_cut_by_a_page_break_is_not_quoted(
+    corpus_assistant: Assistant,
+) -> None:
+    # "Samverkan" ends page 5 and "mellan vårdgivare är kritisk ..." starts page 6: the
+    # fragment was quoted as the answer.
+    answer = corpus_assistant.ask("What does Region Stockholm want to do with health data?")
+    assert not answer.refused, answer.answer
+    assert "“mellan vårdgivare" not in answer.answer, answer.answer

@@ -28,19 +28,24 @@ REPO = Path(__file__).resolve().parents[1]
 # step of 2ff97a1 with `assistant eval run --split test`: answer accuracy 0.500 (34/68),
 # recall@5 0.868, refusal rate 0.462 (6/13); each set one item under. Raised 2026-12-03 after
 # tables were kept whole in one chunk, on a freshly built index: accuracy 0.559 (38/68),
-# recall@5 0.926 (63/68), refusal 0.462 (6/13); set about one item under. Only ever raise these.
-MIN_ANSWER_ACCURACY = 0.54
-MIN_RECALL = 0.90
-MIN_REFUSAL_RATE = 0.38
+# recall@5 0.926 (63/68), refusal 0.462 (6/13); set about one item under. Raised again on
+# 2026-12-03 (second session) at 50b6581, fresh index: accuracy 0.632 (43/68), recall@5 0.956
+# (65/68), refusal 0.538 (7/13), false refusals 0.059 (4/68); each set one item under (over,
+# for false refusals). Only ever raise these (lower, for false refusals).
+MIN_ANSWER_ACCURACY = 0.61
+MIN_RECALL = 0.94
+MIN_REFUSAL_RATE = 0.46
+MAX_FALSE_REFUSALS = 0.075
 
 # Second corpus (German Debian Reference), test split. Measured 2026-12-02 at 7c058cb with
 # `assistant eval run --dataset evals/datasets/debian-reference-de.jsonl --corpus
 # evals/corpora/debian-reference-de --split test`: answer accuracy 0.48 (12/25), recall@5
 # 0.92, refusal rate 0.29 (2/7); set one item under. Raised 2026-12-03: recall@5 0.96 (24/25),
-# accuracy and refusal unchanged. Only ever raise these.
+# accuracy and refusal unchanged. Raised on 2026-12-03 (second session) at 50b6581: accuracy
+# 0.52 (13/25), recall@5 0.96, refusal 0.29. Only ever raise these.
 GERMAN_DATASET = REPO / "evals" / "datasets" / "debian-reference-de.jsonl"
 GERMAN_CORPUS = REPO / "evals" / "corpora" / "debian-reference-de"
-MIN_DE_ANSWER_ACCURACY = 0.44
+MIN_DE_ANSWER_ACCURACY = 0.48
 MIN_DE_RECALL = 0.92
 MIN_DE_REFUSAL_RATE = 0.14
 
@@ -59,6 +64,7 @@ def test_default_eval_test_split_meets_thresholds(
     assert summary["answer_accuracy"] >= MIN_ANSWER_ACCURACY, summary
     assert summary["recall_at_k"] >= MIN_RECALL, summary
     assert summary["refusal_rate"] >= MIN_REFUSAL_RATE, summary
+    assert summary["false_refusal_rate"] <= MAX_FALSE_REFUSALS, summary
 
 
 def test_german_eval_test_split_meets_thresholds(fresh_data_dir: Path, tmp_path: Path) -> None:

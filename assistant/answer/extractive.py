@@ -250,6 +250,10 @@ class ExtractiveBackend(AnswerBackend):
                 # A heading names a topic, and an introduction ("Hier eine Liste der ...:")
                 # whose items could not be joined to it announces one: neither answers.
                 candidate.score -= self.config.heading_penalty
+            if candidate.text[:1].islower():
+                # The rest of a sentence cut by a page break ("mellan vårdgivare är kritisk
+                # ..." after "Samverkan" at the foot of the page before) is no quotable whole.
+                candidate.score -= self.config.heading_penalty
             if candidate.context and not names_a_column[candidate.context]:
                 # A row is embedded with its table's caption and headers, which lifts every
                 # row of a financial table for any question about money; a question that
