@@ -513,3 +513,15 @@ def test_the_rest_of_a_sentence_cut_by_a_page_break_is_not_quoted(
     answer = corpus_assistant.ask("What does Region Stockholm want to do with health data?")
     assert not answer.refused, answer.answer
     assert "“mellan vårdgivare" not in answer.answer, answer.answer
+
+
+def test_a_follow_up_fragment_replaces_the_previous_topic(corpus_assistant: Assistant) -> None:
+    # Searched as "Vad menar strategin med translationell forskning? Och klinisk forskning?",
+    # the answer was about translational research, the previous turn's topic.
+    history = [
+        {"role": "user", "content": "Vad menar strategin med translationell forskning?"},
+        {"role": "assistant", "content": "Translationell forskning bygger på problem …"},
+    ]
+    answer = corpus_assistant.ask("Och klinisk forskning?", history)
+    assert not answer.refused, answer.answer
+    assert "Med klinisk forskning avses" in answer.answer, answer.answer

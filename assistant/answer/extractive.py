@@ -215,6 +215,13 @@ class ExtractiveBackend(AnswerBackend):
         ]
         section_terms = {c.section: content_terms(c.section, languages) for c in candidates}
         weights = facts.rarity_weights(own_terms)
+        # A follow-up ("Och klinisk forskning?") is searched with the previous question before
+        # it, whose topic it replaces: its own words count as much as the whole question's.
+        turn: QuestionFacts | None = None
+        turn_weights: list[float] = []
+        if request.asked and request.asked != request.question:
+            turn = QuestionFacts.of(request.asked, languages)
+            turn_weights = turn.rarity_weights(own_terms)
         # The rows of one table share their header: decide once per header.
         names_a_column = {
             c.context: asks_for_column(
@@ -234,6 +241,9 @@ class ExtractiveBackend(AnswerBackend):
             own = facts.coverage_of_terms(terms, weights)
             section = facts.coverage_of_terms(section_terms[candidate.section], weights)
             candidate.coverage = max(own, 0.5 * section + 0.5 * own)
+            if turn is not None and turn.terms:
+                own_turn = turn.coverage_of_terms(terms, turn_weights)
+                candidate.coverage = 0.5 * candidate.coverage + 0.5 * own_turn
             candidate.score = candidate.similarity + self.config.coverage_weight * (
                 candidate.coverage
             )
