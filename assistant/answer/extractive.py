@@ -260,7 +260,7 @@ class ExtractiveBackend(AnswerBackend):
                 # A heading names a topic, and an introduction ("Hier eine Liste der ...:")
                 # whose items could not be joined to it announces one: neither answers.
                 candidate.score -= self.config.heading_penalty
-            if candidate.text[:1].islower():
+            if _cut_by_page_break(candidate):
                 # The rest of a sentence cut by a page break ("mellan vårdgivare är kritisk
                 # ..." after "Samverkan" at the foot of the page before) is no quotable whole.
                 candidate.score -= self.config.heading_penalty
@@ -385,6 +385,17 @@ class ExtractiveBackend(AnswerBackend):
             if all(candidate.text != p.text for p in picked):
                 picked.append(candidate)
         return sorted(picked, key=reading_order)
+
+
+def _cut_by_page_break(candidate: Candidate) -> bool:
+    """A lower-case start at the very top of a page: the rest of the page before's sentence.
+    (Elsewhere a lower-case start is a command or a file name, "apt-get install ...".)"""
+    passage = candidate.passage
+    return (
+        candidate.text[:1].islower()
+        and int(passage.meta.get("char_start") or 0) == 0
+        and passage.text.startswith(candidate.text[:40])
+    )
 
 
 def _section_anchor(

@@ -37,9 +37,14 @@
     back.id = 'back-to-answer';
     back.type = 'button';
     back.textContent = `↑ ${texts().back_to_chat || 'Back'}`;
+    const href = link.getAttribute('href');
     back.addEventListener('click', () => {
-      link.scrollIntoView({ block: 'center' });
-      link.focus({ preventScroll: true });
+      // The chat may have re-rendered the answer since (a stream finishing): the clicked
+      // link is then a new element with the same target.
+      const target = link.isConnected
+        ? link : document.querySelector(`#chatbot a[href="${href}"]`) || link;
+      target.scrollIntoView({ block: 'center' });
+      target.focus({ preventScroll: true });
       back.remove();
     });
     document.body.appendChild(back);
