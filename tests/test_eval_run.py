@@ -31,8 +31,9 @@ REPO = Path(__file__).resolve().parents[1]
 # recall@5 0.926 (63/68), refusal 0.462 (6/13); set about one item under. Raised again on
 # 2026-12-03 (second session) at 50b6581, fresh index: accuracy 0.632 (43/68), recall@5 0.956
 # (65/68), refusal 0.538 (7/13), false refusals 0.059 (4/68); each set one item under (over,
-# for false refusals). Only ever raise these (lower, for false refusals).
-MIN_ANSWER_ACCURACY = 0.61
+# for false refusals). Accuracy raised at 5951c5f: 0.647 (44/68). Only ever raise these (lower,
+# for false refusals).
+MIN_ANSWER_ACCURACY = 0.63
 MIN_RECALL = 0.94
 MIN_REFUSAL_RATE = 0.46
 MAX_FALSE_REFUSALS = 0.075
