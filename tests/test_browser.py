@@ -24,6 +24,7 @@ from test_web_api import FI_QUESTION, LAHTI, STOCKHOLM, SV_QUESTION, running_ser
 
 from assistant.core import Assistant
 from assistant.settings import Settings
+from assistant.web.auth import BROWSER_COOKIE, browser_caller
 from assistant.web.conversations import ConversationStore
 from assistant.web.feedback import FeedbackStore
 from assistant.web.server import create_app
@@ -288,9 +289,13 @@ def test_regenerate_delete_filter_counter_and_lost_connection(
     expect(page).to_have_url(re.compile(r"\?c=\w+"))
     conversation = page.url.split("?c=")[1]
     store = ConversationStore.for_settings(Settings(data_dir=data_dir))
+    # Auth is off: the conversation belongs to this browser (its cookie), not to "anonymous".
+    cookie = next(c["value"] for c in page.context.cookies() if c["name"] == BROWSER_COOKIE)
+    owner = browser_caller(cookie)
+    assert owner is not None and store.get("anonymous", conversation) is None
 
     def stored() -> list[dict[str, Any]]:
-        found = store.get("anonymous", conversation)
+        found = store.get(owner.id, conversation)
         assert found is not None
         return found.exchanges
 
@@ -308,7 +313,7 @@ def test_regenerate_delete_filter_counter_and_lost_connection(
     page.get_by_role("button", name="Delete chat").click()
     expect(page.locator("#chatbot [data-testid='bot']")).to_have_count(0)
     expect(page).to_have_url(f"{app_url}/")
-    assert store.get("anonymous", conversation) is None
+    assert store.get(owner.id, conversation) is None
 
     # Asking within a chosen document leaves the others out.
     choose_document(page, "Forsknings- och utvecklingsstrategi")

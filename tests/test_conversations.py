@@ -1,11 +1,13 @@
 """Conversations kept per caller on the server: the HTTP API (conversation_id on /api/ask,
-/api/conversations), privacy between tokens, survival across a restart, and the chat's
-conversation list and regenerate through gradio_client."""
+/api/conversations), privacy between tokens and, with auth off, between browsers (their
+cookie), survival across a restart, and the chat's conversation list and regenerate through
+gradio_client."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from test_web_api import FI_QUESTION, LAHTI, SV_QUESTION, running_server, sse_ev
 from assistant.core import Assistant
 from assistant.schema import Answer
 from assistant.settings import Settings
+from assistant.web.auth import BROWSER_COOKIE, browser_caller
 from assistant.web.conversations import ConversationStore
 from assistant.web.server import create_app
 
@@ -140,3 +143,104 @@ def test_chat_keeps_conversations_and_regenerates(base: str) -> None:
     # The same caller's API list shows what was asked in the chat.
     listed = httpx.get(f"{base}/api/conversations", headers=ANNA).json()["conversations"]
     assert conversation in [c["id"] for c in listed]
+
+
+# Auth off: every browser its own caller ---------------------------------------------------------
+OPTIONS: dict[str, Any] = {"verbose": False, "analytics_enabled": False, "download_files": False}
+
+
+@pytest.fixture(scope="module")
+def open_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(data_dir=tmp_path_factory.mktemp("conversations-open"))
+
+
+@pytest.fixture(scope="module")
+def open_base(corpus_assistant: Assistant, open_settings: Settings) -> Iterator[str]:
+    with running_server(create_app(open_settings, corpus_assistant)) as url:
+        yield url
+
+
+@contextmanager
+def browser(base: str) -> Iterator[httpx.Client]:
+    """A browser's cookie jar after it loaded the chat page."""
+    with httpx.Client(base_url=base, timeout=60) as jar:
+        assert jar.get("/").status_code == 200
+        yield jar
+
+
+def chat_of(base: str, jar: httpx.Client) -> Client:
+    """The chat's gradio_client session of the browser holding jar's cookie."""
+    cookie = f"{BROWSER_COOKIE}={jar.cookies[BROWSER_COOKIE]}"
+    return Client(f"{base}/", headers={"Cookie": cookie}, **OPTIONS)
+
+
+def listed(client: httpx.Client) -> list[str]:
+    response = client.get("/api/conversations")
+    assert response.status_code == 200
+    return [c["id"] for c in response.json()["conversations"]]
+
+
+def test_a_chat_page_gives_each_browser_a_cookie_of_its_own(open_base: str, base: str) -> None:
+    first = httpx.get(f"{open_base}/")
+    cookie = first.headers["set-cookie"]
+    attributes = {part.strip().lower() for part in cookie.split(";")[1:]}
+    assert cookie.startswith(f"{BROWSER_COOKIE}=")
+    assert {"httponly", "samesite=lax", "path=/"} <= attributes
+    assert "secure" not in attributes  # plain http; over https it is Secure
+    assert any(a.startswith("max-age=") and int(a[8:]) > 300 * 24 * 3600 for a in attributes)
+    value = first.cookies[BROWSER_COOKIE]
+    assert len(value) == 32 and value != httpx.get(f"{open_base}/").cookies[BROWSER_COOKIE]
+    # A browser keeps its value on every chat page; a forged short one is replaced.
+    for path in ("/", "/embed/"):
+        again = httpx.get(f"{open_base}{path}", cookies={BROWSER_COOKIE: value})
+        assert again.status_code == 200 and again.cookies[BROWSER_COOKIE] == value
+    forged = httpx.get(f"{open_base}/", cookies={BROWSER_COOKIE: "x"})
+    assert forged.cookies[BROWSER_COOKIE] != "x"
+    # The caller id is a digest of the value, never the value.
+    caller = browser_caller(value)
+    assert caller is not None and caller.id.startswith("b-") and value not in caller.id
+    # Only chat pages set it, and with auth on nothing does.
+    assert BROWSER_COOKIE not in httpx.get(f"{open_base}/healthz").headers.get("set-cookie", "")
+    assert BROWSER_COOKIE not in httpx.get(f"{base}/").headers.get("set-cookie", "")
+
+
+def test_without_auth_each_browser_has_its_own_conversations(open_base: str) -> None:
+    with (
+        browser(open_base) as anna,
+        browser(open_base) as bo,
+        httpx.Client(base_url=open_base, timeout=60) as no_cookie,
+    ):
+        *_, anna_conversation, choices = chat_of(open_base, anna).predict(
+            SV_QUESTION, api_name="/ask"
+        )
+        assert anna_conversation in json.dumps(choices)
+        *_, bo_conversation, choices = chat_of(open_base, bo).predict(FI_QUESTION, api_name="/ask")
+        # Bo's chat lists only Bo's conversation, and so does the API with each cookie.
+        assert bo_conversation in json.dumps(choices)
+        assert anna_conversation not in json.dumps(choices)
+        assert listed(anna) == [anna_conversation] and listed(bo) == [bo_conversation]
+        # Bo cannot open, continue, rename or delete Anna's conversation.
+        assert bo.get(f"/api/conversations/{anna_conversation}").status_code == 404
+        path = f"/api/conversations/{anna_conversation}"
+        assert bo.patch(path, json={"title": "mine"}).status_code == 404
+        assert bo.delete(path).status_code == 404
+        follow_up = {"question": "Och sedan?", "conversation_id": anna_conversation}
+        stolen = bo.post("/api/ask", json=follow_up)
+        assert stolen.status_code == 404
+        kept = anna.get(path).json()
+        assert kept["title"] == SV_QUESTION and len(kept["exchanges"]) == 1
+        # The owner can.
+        assert anna.patch(path, json={"title": "Forskning"}).status_code == 200
+        assert anna.delete(path).status_code == 200 and listed(anna) == []
+        # An API call with the cookie is that browser; one without is the anonymous caller,
+        # which sees none of the browsers' conversations (and they none of its).
+        asked = bo.post("/api/ask", json={"question": SV_QUESTION})
+        assert asked.json()["conversation_id"] in listed(bo)
+        anonymous = no_cookie.post("/api/ask", json={"question": SV_QUESTION})
+        assert listed(no_cookie) == [anonymous.json()["conversation_id"]]
+        assert anonymous.json()["conversation_id"] not in listed(bo)
+        # A chat client without the cookie has conversations of its page session alone.
+        *_, session_conversation, _ = Client(f"{open_base}/", **OPTIONS).predict(
+            SV_QUESTION, api_name="/ask"
+        )
+        assert session_conversation not in listed(no_cookie) + listed(anna) + listed(bo)

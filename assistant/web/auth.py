@@ -4,6 +4,11 @@ Auth is off while settings.api_tokens is empty. Otherwise every caller presents 
 the API as `Authorization: Bearer <token>`, the chat through a login page that stores it in an
 HttpOnly cookie (or `?token=` on the first page load, for iframes). A token maps to access
 groups, and retrieval only sees chunks without groups or sharing one with the caller.
+
+While auth is off every browser is still a caller of its own: a chat page load gives it a random
+HttpOnly cookie (`assistant_browser`) and the caller id is a digest of that value, so its
+conversations are its own. Without that cookie (API clients, a browser refusing it) the chat is
+a caller per page session and the API the shared anonymous caller.
 """
 
 from __future__ import annotations
@@ -11,10 +16,12 @@ from __future__ import annotations
 import hashlib
 import html
 import math
+import re
+import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +30,7 @@ from urllib.parse import parse_qsl, urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.datastructures import URL, Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.retrieve import Filters
 from assistant.web.i18n import choose_language, t
@@ -33,6 +40,12 @@ LOGIN_PATH = "/auth/login"
 LOGOUT_PATH = "/auth/logout"
 # The HTML pages of the chat; everything else Gradio serves is guarded by its auth_dependency.
 CHAT_PAGES = ("/", "/embed", "/embed/")
+# Names a browser while auth is off (see browser_caller): set by a chat page load, a year and
+# a bit (browsers cap cookie lifetimes at 400 days), renewed by every later chat page load.
+BROWSER_COOKIE = "assistant_browser"
+BROWSER_COOKIE_MAX_AGE = 400 * 24 * 3600
+# What secrets.token_urlsafe(24) makes (32 characters); anything else is replaced.
+_BROWSER_VALUE = re.compile(r"[A-Za-z0-9_-]{32,128}")
 
 
 def _digest(token: str) -> str:
@@ -56,6 +69,20 @@ class Caller:
 
 
 ANONYMOUS = Caller(id="anonymous", groups=None)
+
+
+def browser_caller(value: str | None) -> Caller | None:
+    """The caller of a browser while auth is off, named by a digest of its BROWSER_COOKIE
+    value (never the value itself); None without a well-formed value."""
+    if not value or not _BROWSER_VALUE.fullmatch(value):
+        return None
+    return Caller(id=f"b-{_digest(value)[:16]}", groups=None)
+
+
+def session_caller(session_hash: str | None) -> Caller | None:
+    """The caller of a chat page session without the browser cookie while auth is off: its
+    conversations last as long as the page (never the anonymous caller's)."""
+    return Caller(id=f"s-{_digest(session_hash)[:16]}", groups=None) if session_hash else None
 
 
 class SignInBlockedError(Exception):
@@ -106,6 +133,15 @@ class TokenAuth:
             return ANONYMOUS
         return self._by_id.get(user_id or "")
 
+    def caller_for_chat(
+        self, user_id: str | None, cookies: Mapping[str, str], session_hash: str | None
+    ) -> Caller | None:
+        """The caller of a chat event: the signed-in token's (its Gradio username); with
+        auth off the browser's (its cookie), else one for the page session alone."""
+        if self.enabled:
+            return self._by_id.get(user_id or "")
+        return browser_caller(cookies.get(BROWSER_COOKIE)) or session_caller(session_hash)
+
     @staticmethod
     def bearer(headers: Headers) -> str | None:
         scheme, _, value = headers.get("authorization", "").partition(" ")
@@ -114,8 +150,12 @@ class TokenAuth:
         return value.strip() or None
 
     def caller_for_request(self, request: Request, *, cookie: bool) -> Caller | None:
-        """The caller of a request (bearer header, else the cookie when allowed); raises
-        SignInBlockedError for an address with too many wrong tokens."""
+        """The caller of a request (bearer header, else the token cookie when allowed); raises
+        SignInBlockedError for an address with too many wrong tokens. With auth off: the
+        browser's caller when the request carries its cookie (whatever `cookie` says), else
+        the anonymous caller."""
+        if not self.enabled:
+            return browser_caller(request.cookies.get(BROWSER_COOKIE)) or ANONYMOUS
         token = self.bearer(request.headers) or (request.cookies.get(COOKIE) if cookie else None)
         return self.sign_in(token, request.client)
 
@@ -228,9 +268,27 @@ def _set_token_cookie(response: Response, token: str, secure: bool) -> None:
     )
 
 
+def _browser_cookie_header(value: str, secure: bool) -> tuple[bytes, bytes]:
+    # Lax: only same-site requests and top-level navigations carry it, so another site can
+    # neither use nor (over https with Secure) read a browser's conversations through it.
+    response = Response()
+    response.set_cookie(
+        BROWSER_COOKIE,
+        value,
+        max_age=BROWSER_COOKIE_MAX_AGE,
+        httponly=True,
+        secure=secure,
+        samesite="lax",
+        path="/",
+    )
+    header = next(h for h in response.raw_headers if h[0] == b"set-cookie")
+    return header[0], header[1]
+
+
 class ChatLoginMiddleware:
     """Sends a browser without a valid token on a chat page to the login page, and turns a
-    `?token=` on a chat page into the cookie (then drops it from the address bar)."""
+    `?token=` on a chat page into the cookie (then drops it from the address bar). With auth
+    off, gives a chat page load the browser cookie (a new value when it has none)."""
 
     def __init__(self, app: ASGIApp, auth: TokenAuth) -> None:
         self.app = app
@@ -238,14 +296,16 @@ class ChatLoginMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
-            not self.auth.enabled
-            or scope["type"] != "http"
+            scope["type"] != "http"
             or scope["method"] not in ("GET", "HEAD")
             or scope["path"] not in CHAT_PAGES
         ):
             await self.app(scope, receive, send)
             return
         request = Request(scope)
+        if not self.auth.enabled:
+            await self.app(scope, receive, _with_browser_cookie(request, send))
+            return
         token = request.query_params.get("token")
         response: Response
         try:
@@ -264,6 +324,22 @@ class ChatLoginMiddleware:
         except SignInBlockedError as exc:
             response = _blocked(exc)
         await response(scope, receive, send)
+
+
+def _with_browser_cookie(request: Request, send: Send) -> Send:
+    """send, with the browser cookie added to the response: the same value when the browser
+    has a valid one (which renews its lifetime), else a new one."""
+    value = request.cookies.get(BROWSER_COOKIE)
+    if browser_caller(value) is None:
+        value = secrets.token_urlsafe(24)
+    header = _browser_cookie_header(value or "", request.url.scheme == "https")
+
+    async def send_with_cookie(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), header]}
+        await send(message)
+
+    return send_with_cookie
 
 
 def _blocked(exc: SignInBlockedError) -> Response:

@@ -89,7 +89,12 @@ def create_chat(
     initial = choose_language(settings.ui_language)
 
     def caller_of(request: gr.Request) -> Caller:
-        caller = auth.caller_for_user(request.username)
+        # With auth off each browser is its own caller (its cookie; see auth.browser_caller).
+        try:
+            cookies = dict(request.cookies)
+        except AttributeError:  # a request made without a browser behind it
+            cookies = {}
+        caller = auth.caller_for_chat(request.username, cookies, request.session_hash)
         if caller is None:  # Gradio's auth_dependency normally stops this earlier
             raise gr.Error(t("not_signed_in", initial))
         return caller

@@ -1,10 +1,11 @@
 """Conversations kept per caller in SQLite in the data dir, for the chat and the HTTP API.
 
-A conversation belongs to the caller that started it (the token's id; everyone is the same
-"anonymous" caller while auth is off) and every read or change names its owner, so one
-caller can never reach another's conversation, not even by guessing an id. Each exchange is
-a question and the checked Answer JSON, which is what the chat re-renders and what the
-server turns into history (assistant/web/history.py) when a client sends a conversation_id.
+A conversation belongs to the caller that started it (the token's id; while auth is off the
+browser's, from its cookie, see assistant/web/auth.py) and every read or change names its
+owner, so one caller can never reach another's conversation, not even by guessing an id.
+Each exchange is a question and the checked Answer JSON, which is what the chat re-renders
+and what the server turns into history (assistant/web/history.py) when a client sends a
+conversation_id.
 """
 
 from __future__ import annotations

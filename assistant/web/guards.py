@@ -3,10 +3,10 @@ anything reads a body, uploads refused before they are read when the caller may 
 Gradio session hashes bound to the caller, and access-log lines without tokens or session
 hashes.
 
-Gradio keeps a chat's State under the `session_hash` the browser chose. With auth on, a second
-token that sends the same hash would otherwise see the first caller's conversation, so every
-hash is replaced by an HMAC of (caller, hash) before Gradio sees it: a caller only ever reaches
-sessions derived from its own token, whatever hash it sends.
+Gradio keeps a chat's State under the `session_hash` the browser chose. A second caller that
+sends the same hash would otherwise see the first caller's conversation, so every hash is
+replaced by an HMAC of (caller, hash) before Gradio sees it: a caller only ever reaches sessions
+derived from its own token (with auth off: its own browser cookie), whatever hash it sends.
 """
 
 from __future__ import annotations
@@ -160,10 +160,8 @@ class SessionBindingMiddleware:
         if rest.startswith(_BLOCKED):
             await error_response(404, "not_found", "no such route")(scope, receive, send)
             return
-        if not self.auth.enabled:
-            await self.app(scope, receive, send)
-            return
         try:
+            # With auth off: the browser's caller, or anonymous for a client without its cookie.
             caller = self.auth.caller_for_request(Request(scope), cookie=True)
         except SignInBlockedError:
             caller = None
