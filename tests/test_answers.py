@@ -525,3 +525,17 @@ def test_a_follow_up_fragment_replaces_the_previous_topic(corpus_assistant: Assi
     answer = corpus_assistant.ask("Och klinisk forskning?", history)
     assert not answer.refused, answer.answer
     assert "Med klinisk forskning avses" in answer.answer, answer.answer
+
+
+def test_public_sector_terms_cross_languages_through_the_glossary(
+    corpus_assistant: Assistant,
+) -> None:
+    # "personalorganisationerna" / "henkilöstöjärjestöille", "verksamhetsöverlåtelsen" /
+    # "liikkeenluovutusta": with nothing shared but e5's cosine, the sentence about another
+    # staff procedure (1 point of cosine higher) was quoted.
+    answer = corpus_assistant.ask(
+        "When did the staff organisations receive the report on the transfer of undertaking "
+        "of Lahti's employment services?"
+    )
+    assert not answer.refused, answer.answer
+    assert "2.1.2025" in answer.answer, answer.answer
