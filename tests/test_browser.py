@@ -545,9 +545,16 @@ def test_phone_layout_and_narrow_embed(
                      .getBoundingClientRect(); return r.top >= 0 && r.top < innerHeight; }"""
     )
     page.locator("#back-to-answer").click()
+    # In sight, and still in sight a second later: Gradio's chatbot scrolled itself to its end
+    # again half a second after the first scroll back (the link left the view).
     page.wait_for_function(
         """() => { const r = document.querySelector('#chatbot a[href^="#src-"]')
-                     .getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; }"""
+                     .getBoundingClientRect();
+                   if (!(r.top >= 0 && r.bottom <= innerHeight)) {
+                     window.__inSight = 0; return false; }
+                   window.__inSight = window.__inSight || performance.now();
+                   return performance.now() - window.__inSight > 1000; }""",
+        polling=100,
     )
     expect(page.locator("#back-to-answer")).to_have_count(0)
     context.close()

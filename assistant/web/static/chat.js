@@ -41,10 +41,15 @@
     back.addEventListener('click', () => {
       // The chat may have re-rendered the answer since (a stream finishing): the clicked
       // link is then a new element with the same target.
-      const target = link.isConnected
-        ? link : document.querySelector(`#chatbot a[href="${href}"]`) || link;
-      target.scrollIntoView({ block: 'center' });
-      target.focus({ preventScroll: true });
+      const target = () => (link.isConnected
+        ? link : document.querySelector(`#chatbot a[href="${href}"]`) || link);
+      // Gradio's chatbot scrolls itself to its end shortly after a layout change (on a phone
+      // the link left the view again within half a second): bring it back until that settles.
+      const bring = () => target().scrollIntoView({ block: 'center' });
+      bring();
+      requestAnimationFrame(bring);
+      [250, 700, 1500].forEach((ms) => setTimeout(bring, ms));
+      target().focus({ preventScroll: true });
       back.remove();
     });
     document.body.appendChild(back);
