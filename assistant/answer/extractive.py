@@ -64,7 +64,7 @@ from assistant.answer.tables import (
     row_match,
     split_row,
 )
-from assistant.ingest.cleaning import is_table_row, is_tile, looks_like_heading
+from assistant.ingest.cleaning import is_table_row, is_tile, looks_like_heading, tile_label
 from assistant.text.profiles import continuation_words
 from embeddings.base import Embedder
 
@@ -441,7 +441,7 @@ def _asked_row(
         (label, c)
         for c in typed
         if is_tile(c.text)
-        for label in [re.split(r"\s[-−–+]?\d", c.text, maxsplit=1)[0]]
+        for label in [tile_label(c.text)]
         if asks_for_column(asked, f"{label} {c.context}", request.language)
     ]
     scored = [
@@ -455,7 +455,7 @@ def _asked_row(
 
 
 def _without_column_words(label: str) -> str:
-    """A tile's label without the column it names ("TOIMINTATUOTOT ENNUSTE" ->
+    """A row's or tile's label without the column it names ("TOIMINTATUOTOT ENNUSTE" ->
     "TOIMINTATUOTOT"): the column decides whether a row is eligible, the rest which row."""
     column = concept_words(label)
     return " ".join(w for w in label.split() if w.lower() not in column) or label

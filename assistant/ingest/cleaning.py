@@ -118,6 +118,11 @@ def is_tile(line: str) -> bool:
     return bool(_TILE_LINE.match(line.strip()))
 
 
+def tile_label(line: str) -> str:
+    """A tile's label, the capitals before its figure ("TOIMINTATUOTOT ENNUSTE")."""
+    return re.split(r"\s[-−–+]?\d", line.strip(), maxsplit=1)[0]
+
+
 def _is_tile_label(line: str) -> bool:
     letters = [ch for ch in line if ch.isalpha()]
     return (

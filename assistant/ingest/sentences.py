@@ -11,6 +11,7 @@ it is embedded with the table's caption and column headers in front of it.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from assistant.ingest.chunking import sentence_spans
@@ -58,6 +59,8 @@ class Sentence:
         )
 
 
+# A header line above a table is short.
+_HEADER_CHARS = 60
 # A short line with a figure between two table rows is a row with empty cells.
 _SPARSE_ROW_CHARS = 60
 # Lines above key-figure tiles that may name whose figures they are.
@@ -85,13 +88,7 @@ def table_header(page_text: str, row_start: int) -> str:
         )
     ):
         lines_before.pop()
-    header: list[str] = []
-    while lines_before and len(header) < _HEADER_LINES:
-        line = lines_before.pop()
-        if len(line) > 60 or line.endswith("."):
-            break
-        header.insert(0, line)
-    return " ".join(header)
+    return _lines_above(lines_before, _HEADER_LINES, _HEADER_CHARS)
 
 
 def tile_header(page_text: str, tile_start: int) -> str:
@@ -100,10 +97,21 @@ def tile_header(page_text: str, tile_start: int) -> str:
     lines_before = page_text[:tile_start].rstrip("\n").split("\n")
     while lines_before and is_tile(lines_before[-1]):
         lines_before.pop()
+    return _lines_above(lines_before, _TILE_HEADER_LINES, _TILE_HEADER_CHARS, stop=is_tile)
+
+
+def _lines_above(
+    lines_before: list[str],
+    most: int,
+    chars: int,
+    stop: Callable[[str], bool] = lambda line: False,
+) -> str:
+    """Up to `most` short lines right above (the last of lines_before first), up to the first
+    long one, full sentence or `stop` line, joined in reading order."""
     header: list[str] = []
-    while lines_before and len(header) < _TILE_HEADER_LINES:
+    while lines_before and len(header) < most:
         line = lines_before.pop()
-        if len(line) > _TILE_HEADER_CHARS or line.endswith(".") or is_tile(line):
+        if len(line) > chars or line.endswith(".") or stop(line):
             break
         header.insert(0, line)
     return " ".join(header)
