@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.answer.evidence import expected_answer_type
+from assistant.answer.evidence import can_answer_type, expected_answer_type
 from assistant.answer.followup import leans_on_previous, standalone_question
 from assistant.answer.tables import glossary_words, parse_header, pick_column, row_cells
 from assistant.core import Assistant
@@ -445,6 +445,23 @@ def test_a_follow_up_about_a_list_quotes_the_whole_list(corpus_assistant: Assist
         "Mikä yritys toimitti Jämerä-taloustietojärjestelmän?",
         # Paying asks for a sum of money, and the report gives none for this.
         "How much is Lahti paying Reaktor Creative?",
+        # "How many" counts: a row of a table in euros (Henkilöstökulut) is no head count.
+        "How many employees does Lahden Tilakeskus have?",
+        # A rate is a per cent: answered before with a row or a council decision.
+        "What is the unemployment rate in Lahti?",
+        "Mikä oli äänestysprosentti Lahdessa huhtikuun 2025 kuntavaaleissa?",
+        # A target year is a date.
+        "What is Lahti's target year for carbon neutrality?",
+        # "Region Stockholm" is a body, not a person's name.
+        "Vem är chef för Centrum för hälsodata?",
+        # "K2" (a centre's name) counts nothing.
+        "How many people attended the region's annual problem-solving conference last time?",
+        # Funds asked for: a sum of money.
+        "Hur mycket ALF-medel får Region Stockholm från staten per år?",
+        # A row whose label shares nothing with the question (SITOVA TASO YLI-/ALIJÄÄMÄ).
+        "Paljonko Tilakeskus käytti tyhjien rakennusten purkamiseen vuonna 2024?",
+        # A row with empty cells read without its table matched any question about a number.
+        "Hur många invånare har Lahtis?",
     ],
 )
 def test_a_sentence_without_the_asked_kind_of_answer_is_no_answer(
@@ -495,6 +512,17 @@ def test_rows_below_a_row_with_empty_cells_keep_their_table_header(
         "Mikä on Tilakeskuksen sitovan tason yli-/alijäämän ennuste 2025?"
     )
     assert "SITOVA TASO YLI-/ALIJÄÄMÄ, Ennuste 2025: 2 634 (1 000 euroa)" in answer.answer
+    # The row with empty cells is read with the table's caption and headers too.
+    from assistant.ingest.sentences import sentences_of
+    from assistant.schema import Chunk
+
+    page = (
+        "Lahden Tilakeskus\n1 000 euroa TP 2024 Ennuste 2025\n"
+        "- Käyttöomaisuuden myyntivoitot 798 500 500\n- Käyttöomaisuuden myyntitappiot 235 0\n"
+    )
+    records = sentences_of(Chunk("c", "d", page, {"char_start": 0}), page)
+    sparse = [r for r in records if "myyntitappiot" in r.text]
+    assert sparse and sparse[0].context == "Lahden Tilakeskus 1 000 euroa TP 2024 Ennuste 2025"
 
 
 def test_a_key_figure_tile_is_matched_by_its_label_like_a_row(corpus_assistant: Assistant) -> None:
@@ -539,3 +567,19 @@ def test_public_sector_terms_cross_languages_through_the_glossary(
     )
     assert not answer.refused, answer.answer
     assert "2.1.2025" in answer.answer, answer.answer
+
+
+def test_how_many_is_answered_by_a_count_not_by_a_sum_of_money(
+    corpus_assistant: Assistant,
+) -> None:
+    assert expected_answer_type("How many employees are there?", "en") == "count"
+    assert expected_answer_type("How many euros were spent?", "en") == "number"
+    assert expected_answer_type("Mikä on työttömyysaste?", "fi") == "percentage"
+    assert can_answer_type("Tavoitteena on vähentää 104 henkilötyövuotta.", "count")
+    assert not can_answer_type("Toimintatuotot ovat 0,3 milj. euroa suuremmat.", "count")
+    assert not can_answer_type("Henkilöstökulut -2 245 -2 320", "count", "", "1 000 euroa TP 2024")
+    assert can_answer_type("Osuus kasvoi 5 %:iin.", "percentage")
+    assert not can_answer_type("Valtuusto hyväksyi muutoksia.", "percentage")
+    answer = corpus_assistant.ask("Montako henkilötyövuotta Lahti aikoo vähentää?")
+    assert not answer.refused, answer.answer
+    assert "104" in answer.answer

@@ -237,7 +237,7 @@ def test_two_part_questions_are_split_and_answer_types_checked() -> None:
         "när blir det klart?",
     ]
     assert split_question("Hur mycket pengar och tid?") == ["Hur mycket pengar och tid?"]
-    assert expected_answer_type("Hur många anställda finns det?") == "number"
+    assert expected_answer_type("Hur många anställda finns det?") == "count"
     assert expected_answer_type("Milloin päätös tehtiin?") == "date"
     assert expected_answer_type("Who leads the unit?") == "person"
     assert not can_answer_type("Regionen ska stärka forskningen.", "number")

@@ -16,6 +16,7 @@ from assistant.text.profiles import (
     all_definition_cues,
     all_months,
     all_number_words,
+    all_organisation_words,
     all_stopwords,
     profile,
     profiles,
@@ -243,19 +244,74 @@ def _has_amount(sentence: str) -> bool:
     return any(ch.isdigit() for ch in sentence) and bool(words & all_amount_words())
 
 
-def can_answer_type(sentence: str, kind: str | None, question: str = "") -> bool:
-    """Whether the sentence (for a table row: with its caption and headers, where the unit
-    is) can hold the kind of answer asked for."""
+_PERCENT = re.compile(r"%|\b\w*(?:procent|prosent|percent|per cent|prozent)\w*", re.IGNORECASE)
+_MONEY_FIGURE = re.compile(r"\d[\d\s.,]*\s*(?:[^\W\d_]+\.?\s*){0,1}(?:[€$£]|\w+\b)", re.UNICODE)
+
+
+# Magnitudes among the amount words: "två miljoner individer" is a count, not money.
+_MAGNITUDES = frozenset(
+    "million millions billion thousand miljon miljoner miljard miljarder tusen miljoonaa "
+    "miljoonan miljardia tuhatta tuhat mio millionen million milliarden tausend".split()
+)
+
+
+def _currency_words() -> frozenset[str]:
+    return all_amount_words() - _MAGNITUDES
+
+
+def _has_currency(text: str) -> bool:
+    return bool(set(re.findall(r"[^\W\d_]+|[€$£]", text.lower())) & _currency_words())
+
+
+def _without_money(sentence: str) -> str:
+    """The sentence with each sum of money taken out ("0,3 milj. euroa", "5,6 M€")."""
+
+    def drop(match: re.Match[str]) -> str:
+        return " " if _has_currency(match.group(0)) else match.group(0)
+
+    return _MONEY_FIGURE.sub(drop, sentence)
+
+
+def _organisation_word(word: str) -> bool:
+    """Whether a capitalised word names a body or place ("Region", "Tilakeskus"): a word of a
+    profile's organisation_words, or (for words of five letters or more, so that a name like
+    "Murat" is not taken for "rat") a compound ending in one."""
+    lower = word.lower()
+    return any(
+        lower == cue or (len(cue) >= 5 and lower.endswith(cue)) for cue in all_organisation_words()
+    )
+
+
+def can_answer_type(sentence: str, kind: str | None, question: str = "", context: str = "") -> bool:
+    """Whether the sentence can hold the kind of answer asked for. `context` is what a table
+    row or key-figure tile is read with (its caption and headers, where the unit is)."""
+    if kind in ("amount", "reference", "date", "organisation"):
+        sentence = f"{sentence} {context}".strip()
     if kind == "amount":
         return _has_amount(sentence)
     if kind == "reference":
         return bool(_REFERENCE.search(sentence))
+    if kind == "percentage":
+        # A rate or share is a per cent or a fraction ("två tredjedelar"); a sentence with
+        # neither ("Kaupunginvaltuusto hyväksyi ...") does not give a turnout.
+        return bool(_PERCENT.search(f"{sentence} {context}")) or bool(
+            set(re.findall(r"[^\W\d_]+", sentence.lower())) & all_number_words()
+        )
+    if kind == "count":
+        # "How many employees" is not answered by a sum of money: not by a row of a table
+        # in euros ("Henkilöstökulut -2 245 ..."), nor by the euros of a sentence.
+        if context and _has_currency(context) and not _has_currency(question):
+            return False
+        return can_answer_type(_without_money(sentence), "number", question)
     if kind == "number":
+        sentence = f"{sentence} {context}".strip()
         # "1/3" after a heading counts its pages, "5.1.1.5" numbers a section, and a date,
         # a year or a reference code ("12/2023", "10.4.2025", "LS 2017–1455") counts
         # nothing: none answers "how many".
         bare = _SECTION_NUMBER.sub("", _PAGE_COUNTER.sub("", sentence))
         bare = _DATE_NUMBERS.sub("", _REFERENCE.sub("", bare))
+        # A name with a digit ("K2", "Q1", "5G") counts nothing either.
+        bare = re.sub(r"\b[^\W\d_]+-?\d\w*|\b\d+[^\W\d_]{1,2}\d\w*", "", bare)
         if any(ch.isdigit() for ch in bare):
             return True
         return bool(set(re.findall(r"[^\W\d_]+", sentence.lower())) & all_number_words())
@@ -269,6 +325,7 @@ def can_answer_type(sentence: str, kind: str | None, question: str = "") -> bool
         asked = {w.lower()[:3] for w in re.findall(r"\w+", question) if len(w) > 2}
         return any(
             not ({w.lower()[:3] for w in match.group(0).split()} & asked)
+            and not any(_organisation_word(w) for w in match.group(0).split())
             for match in _PERSON.finditer(sentence.strip())
         )
     return True

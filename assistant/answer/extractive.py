@@ -135,7 +135,7 @@ class ExtractiveBackend(AnswerBackend):
         if not candidates:
             return Selection(answerability=0.0, reason="no candidate sentences")
         ranked = sorted(candidates, key=lambda c: -c.score)
-        typed = [c for c in ranked if can_answer_type(f"{c.text} {c.context}", answer_type, asked)]
+        typed = [c for c in ranked if can_answer_type(c.text, answer_type, asked, c.context)]
         if not typed:
             return Selection(answerability=0.0, reason=f"no sentence holds a {answer_type}")
         if answer_type != "reference" and ranked.index(typed[0]) >= config.typed_rank_limit:
@@ -155,6 +155,17 @@ class ExtractiveBackend(AnswerBackend):
         if probability < config.refusal_threshold:
             return Selection(answerability=probability, signals=signals, reason="evidence too weak")
         best = _asked_row(asked, typed, request, languages) or typed[0]
+        if (
+            best.context
+            and is_table_row(best.text)
+            and not _label_matches(asked, best, languages)
+            # A follow-up ("Entä vuonna 2024?") names its row in the turn before.
+            and not _label_matches(request.question, best, languages)
+        ):
+            # A row chosen by its table's caption alone ("SITOVA TASO YLI-/ALIJÄÄMÄ, TP 2024"
+            # for "how much was spent on demolitions in 2024?"): its label, the one thing
+            # that says what the figures are, shares nothing with the question.
+            return Selection(answerability=0.0, signals=signals, reason="no row is what was asked")
         years = set(_YEAR.findall(asked))
         if years and not years & set(_YEAR.findall(surroundings(best))):
             # "Turnover in 2023?" answered from a table of 2024 and 2025: a year elsewhere
@@ -231,7 +242,7 @@ class ExtractiveBackend(AnswerBackend):
             if c.context
         }
         # "How many X": a figure followed by X is the answer's shape.
-        counting = answer_type in ("number", "amount")
+        counting = answer_type in ("number", "amount", "count")
         asked_concepts = glossary_concepts(request.asked or request.question, longest=True)
         for candidate, vector, similarity, terms in zip(
             candidates, vectors, similarities, own_terms, strict=True
@@ -250,7 +261,11 @@ class ExtractiveBackend(AnswerBackend):
             candidate.counted = counting and counts_what_is_asked(
                 candidate.text, facts.terms, asked_concepts, languages
             )
-            if candidate.counted:
+            if candidate.counted or (
+                # A rate is a per cent: "5 %:n vähentymä" answers "by how many percent".
+                answer_type == "percentage"
+                and can_answer_type(candidate.text, answer_type, context=candidate.context)
+            ):
                 candidate.score += self.config.counted_bonus
             if answer_type == "definition" and defines(candidate.text, request.question):
                 candidate.score += self.config.definition_bonus
@@ -452,6 +467,13 @@ def _asked_row(
         return None
     match, _, row = max(scored, key=lambda item: item[:2])
     return row if match > 0 else None
+
+
+def _label_matches(asked: str, row: Candidate, languages: list[str]) -> bool:
+    label, cells = split_row(row.text)
+    if not label or not cells:
+        return True
+    return row_match(asked, _without_column_words(label), languages) > 0
 
 
 def _without_column_words(label: str) -> str:

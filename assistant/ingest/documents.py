@@ -15,7 +15,7 @@ from assistant.language import detect_language
 from assistant.schema import Chunk, LoadedDocument, Page
 
 # Bump when loading, cleaning or chunking changes, so re-ingesting rebuilds the chunks.
-PIPELINE_VERSION = "16"
+PIPELINE_VERSION = "17"
 
 
 def document_id(path: Path, root: Path) -> str:

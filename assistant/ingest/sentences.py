@@ -91,6 +91,18 @@ def table_header(page_text: str, row_start: int) -> str:
     return _lines_above(lines_before, _HEADER_LINES, _HEADER_CHARS)
 
 
+def _follows_row(page_text: str, start: int) -> bool:
+    """Whether the line above the one at `start` is a table row."""
+    end = page_text.rfind("\n", 0, start)
+    while end > 0:
+        begin = page_text.rfind("\n", 0, end) + 1
+        line = page_text[begin:end].strip()
+        if line:
+            return is_table_row(line)
+        end = begin - 1
+    return False
+
+
 def tile_header(page_text: str, tile_start: int) -> str:
     """The lines above a group of key-figure tiles that say whose figures they are
     ("Kaupunginjohtaja ja konsernihallinnon vastuualue ilman Lahden Tilakeskusta")."""
@@ -122,12 +134,15 @@ def sentences_of(chunk: Chunk, page_text: str) -> list[Sentence]:
     records: list[Sentence] = []
     for start, end in sentence_spans(chunk.text):
         text = chunk.text[start:end].strip()
-        row = is_table_row(text)
+        located = _locate(page_text, text, base + start)
+        # A row with empty cells ("- Käyttöomaisuuden myyntitappiot 235 0") below a row is
+        # part of the table too: read without its caption it matched any question about a
+        # number ("How many inhabitants does Lahti have?").
+        row = is_table_row(text) or (_is_sparse_row(text) and _follows_row(page_text, located))
         if not row and len(text.split()) < _MIN_WORDS:
             continue
         # A key-figure tile, like a table row, says whose figure it is only in the lines
         # above it ("Kaupunginvaltuusto ja -hallitus / KONSERNIHALLINTO").
-        located = _locate(page_text, text, base + start)
         context = (
             table_header(page_text, located)
             if row

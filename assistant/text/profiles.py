@@ -13,11 +13,15 @@ from assistant.errors import ConfigError
 
 # "organisation" asks which company or body ("which company won the tender"). "reference" (a
 # case or reference number) before "number", and "amount" (money) before
-# "number": "how much does it cost" asks for a sum of money. "definition" ("how is X
+# "number": "how much does it cost" asks for a sum of money. "percentage" (a rate or share)
+# and "count" ("how many": no sum of money answers it) are narrower kinds of "number".
+# "definition" ("how is X
 # defined") is checked last: it only favours defining sentences, it excludes none.
 ANSWER_TYPES = (
     "reference",
     "amount",
+    "percentage",
+    "count",
     "number",
     "date",
     "person",
@@ -61,6 +65,9 @@ class LanguageProfile:
     # Words by which a document defines a term ("avses", "tarkoitetaan", "refers to"): a
     # sentence with one of them answers "how is X defined / what does X mean".
     definition_cues: tuple[str, ...] = ()
+    # Words that make two capitalised words a body or a place, not a person's name ("Region
+    # Stockholm", "Karolinska Institutet", "Lahden Tilakeskus"); also matched as word endings.
+    organisation_words: frozenset[str] = frozenset()
 
     @cached_property
     def stem(self) -> Callable[[list[str]], list[str]] | None:
@@ -127,6 +134,7 @@ def _parse(data: dict[str, Any], source: str) -> LanguageProfile:
             amount_words=words("amount_words"),
             number_words=words("number_words"),
             definition_cues=tuple(str(c).lower() for c in data.get("definition_cues") or ()),
+            organisation_words=words("organisation_words"),
         )
     except (KeyError, re.error, TypeError, ValueError) as exc:
         raise ConfigError(f"language profile {source} is invalid: {exc}") from exc
@@ -167,6 +175,11 @@ def all_amount_words() -> frozenset[str]:
 @cache
 def all_number_words() -> frozenset[str]:
     return frozenset().union(*(p.number_words for p in profiles().values()))
+
+
+@cache
+def all_organisation_words() -> frozenset[str]:
+    return frozenset().union(*(p.organisation_words for p in profiles().values()))
 
 
 @cache
