@@ -583,3 +583,34 @@ def test_how_many_is_answered_by_a_count_not_by_a_sum_of_money(
     answer = corpus_assistant.ask("Montako henkilötyövuotta Lahti aikoo vähentää?")
     assert not answer.refused, answer.answer
     assert "104" in answer.answer
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        # A line of figures under its heading ("Talouden tasapaino-ohjelma Menojen
+        # vähentäminen / Ennuste -2,2 milj. euroa") is read with the heading: refused before.
+        (
+            "Kuinka paljon konsernihallinnon menoja tasapaino-ohjelmalla on tavoitteena "
+            "vähentää vuonna 2025?",
+            "-2,2 milj. euroa",
+        ),
+        # A number opening a compound ("kolmevuotinen") answers "how many years".
+        ("Montako vuotta asumisen markkinoinnin kampanja kestää?", "kolmevuotinen"),
+        # "Vem får ..." asks for a role, not a person's name ("forskaren").
+        ("Vem får välja forskningsproblem och metod enligt den akademiska friheten?", "forskaren"),
+        # A share is a per cent: answered with the 104 person-years before.
+        ("Mikä osuus henkilötyövuosista on tarkoitus vähentää?", "5%"),
+    ],
+)
+def test_figures_and_kinds_of_answer_seen_in_fresh_questions(
+    corpus_assistant: Assistant, question: str, expected: str
+) -> None:
+    answer = corpus_assistant.ask(question)
+    assert not answer.refused, answer.answer
+    assert expected in answer.answer, answer.answer
+    assert expected_answer_type("Why is the forecast lower?", "en") == "reason"
+    # Rows of figures never say when or why: the year in their header names a column.
+    assert not can_answer_type("Liikevaihto 75 754 77 501", "reason", "", "TP 2024 Ennuste 2025")
+    assert not can_answer_type("Liikevaihto 75 754 77 501", "date", "", "TP 2024 Ennuste 2025")
+    assert can_answer_type("Tilinpäätös käsiteltiin KH:ssa 24.3.2025.", "date")

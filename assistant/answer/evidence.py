@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
+from assistant.ingest.cleaning import is_table_row
 from assistant.store.lexical import tokenize
 from assistant.text.profiles import (
     all_amount_words,
@@ -272,6 +273,18 @@ def _without_money(sentence: str) -> str:
     return _MONEY_FIGURE.sub(drop, sentence)
 
 
+def _has_number_word(sentence: str) -> bool:
+    """A number written as a word, alone or opening a compound ("kolmevuotinen"). Only number
+    words of four letters or more open a compound, so that "sex" does not count in "sexuell"."""
+    number_words = all_number_words()
+    for word in re.findall(r"[^\W\d_]+", sentence.lower()):
+        if word in number_words or any(
+            len(n) >= 4 and len(word) > len(n) + 2 and word.startswith(n) for n in number_words
+        ):
+            return True
+    return False
+
+
 def _organisation_word(word: str) -> bool:
     """Whether a capitalised word names a body or place ("Region", "Tilakeskus"): a word of a
     profile's organisation_words, or (for words of five letters or more, so that a name like
@@ -285,7 +298,11 @@ def _organisation_word(word: str) -> bool:
 def can_answer_type(sentence: str, kind: str | None, question: str = "", context: str = "") -> bool:
     """Whether the sentence can hold the kind of answer asked for. `context` is what a table
     row or key-figure tile is read with (its caption and headers, where the unit is)."""
-    if kind in ("amount", "reference", "date", "organisation"):
+    if kind in ("date", "reason") and context and is_table_row(sentence):
+        # A row of figures does not say when or why anything happens: the year in its header
+        # names a column ("När behandlades bokslutet?" is no question for an income statement).
+        return False
+    if kind in ("amount", "reference", "organisation"):
         sentence = f"{sentence} {context}".strip()
     if kind == "amount":
         return _has_amount(sentence)
@@ -294,9 +311,7 @@ def can_answer_type(sentence: str, kind: str | None, question: str = "", context
     if kind == "percentage":
         # A rate or share is a per cent or a fraction ("två tredjedelar"); a sentence with
         # neither ("Kaupunginvaltuusto hyväksyi ...") does not give a turnout.
-        return bool(_PERCENT.search(f"{sentence} {context}")) or bool(
-            set(re.findall(r"[^\W\d_]+", sentence.lower())) & all_number_words()
-        )
+        return bool(_PERCENT.search(f"{sentence} {context}")) or _has_number_word(sentence)
     if kind == "count":
         # "How many employees" is not answered by a sum of money: not by a row of a table
         # in euros ("Henkilöstökulut -2 245 ..."), nor by the euros of a sentence.
@@ -314,7 +329,7 @@ def can_answer_type(sentence: str, kind: str | None, question: str = "", context
         bare = re.sub(r"\b[^\W\d_]+-?\d\w*|\b\d+[^\W\d_]{1,2}\d\w*", "", bare)
         if any(ch.isdigit() for ch in bare):
             return True
-        return bool(set(re.findall(r"[^\W\d_]+", sentence.lower())) & all_number_words())
+        return _has_number_word(sentence)
     if kind == "date":
         return _has_date(sentence)
     if kind == "organisation":

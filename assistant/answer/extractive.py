@@ -75,7 +75,7 @@ _YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
 class ExtractiveConfig:
     passages: int = 5
     # Refuse when the calibrated answerability is below this (settings.refusal_threshold).
-    refusal_threshold: float = 0.4
+    refusal_threshold: float = 0.3
     coverage_weight: float = 0.35
     overview_sentences: int = 5
     row_penalty: float = 0.05
@@ -138,7 +138,15 @@ class ExtractiveBackend(AnswerBackend):
         typed = [c for c in ranked if can_answer_type(c.text, answer_type, asked, c.context)]
         if not typed:
             return Selection(answerability=0.0, reason=f"no sentence holds a {answer_type}")
-        if answer_type != "reference" and ranked.index(typed[0]) >= config.typed_rank_limit:
+        # A follow-up fragment ("By when?") borrows its topic from the turn before: the
+        # sentences on that topic that rank first may hold what was asked before, and the one
+        # that holds this turn's kind of answer is a little further down.
+        rank_limit = config.typed_rank_limit * (2 if request.question != asked else 1)
+        if answer_type in ("date", "reason"):
+            # Rows of figures never say when or why: a year or "forecast" in the question
+            # lifts every row of a table with that column above the sentence that answers.
+            ranked = [c for c in ranked if not (c.context and is_table_row(c.text))]
+        if answer_type != "reference" and ranked.index(typed[0]) >= rank_limit:
             # The sentences that best match the question hold no answer of the asked kind
             # (no date for "when", no figure for "how many"): one further down that does is
             # about something else ("When will the new strategy be ready?" answered with the
@@ -156,7 +164,8 @@ class ExtractiveBackend(AnswerBackend):
             return Selection(answerability=probability, signals=signals, reason="evidence too weak")
         best = _asked_row(asked, typed, request, languages) or typed[0]
         if (
-            best.context
+            answer_type != "overview"
+            and best.context
             and is_table_row(best.text)
             and not _label_matches(asked, best, languages)
             # A follow-up ("Entä vuonna 2024?") names its row in the turn before.

@@ -15,7 +15,7 @@ from assistant.language import detect_language
 from assistant.schema import Chunk, LoadedDocument, Page
 
 # Bump when loading, cleaning or chunking changes, so re-ingesting rebuilds the chunks.
-PIPELINE_VERSION = "17"
+PIPELINE_VERSION = "19"
 
 
 def document_id(path: Path, root: Path) -> str:

@@ -11,12 +11,14 @@ it is embedded with the table's caption and column headers in front of it.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from assistant.ingest.chunking import sentence_spans
 from assistant.ingest.cleaning import is_table_row, is_tile
 from assistant.schema import Chunk
+from assistant.text.profiles import all_amount_words
 
 _MIN_WORDS = 3
 _HEADER_LINES = 8
@@ -91,6 +93,18 @@ def table_header(page_text: str, row_start: int) -> str:
     return _lines_above(lines_before, _HEADER_LINES, _HEADER_CHARS)
 
 
+def _is_figure_line(text: str) -> bool:
+    """A short line with a sum of money or a per cent and no sentence ("Ennuste -2,2 milj.
+    euroa (tavoite -2,2 milj. euroa)"): like a tile, it says what the figure is only in the
+    heading above. A short cell row of a text table ("pop3 | 110 | pop3s | 995") is not one."""
+    if "\n" in text or "|" in text or len(text) >= _SPARSE_ROW_CHARS:
+        return False
+    if text.rstrip().endswith((".", ":", "?", "!")):
+        return False
+    words = set(re.findall(r"[^\W\d_]+|[€$£%]", text.lower()))
+    return any(ch.isdigit() for ch in text) and bool(words & (all_amount_words() | {"%"}))
+
+
 def _follows_row(page_text: str, start: int) -> bool:
     """Whether the line above the one at `start` is a table row."""
     end = page_text.rfind("\n", 0, start)
@@ -147,7 +161,7 @@ def sentences_of(chunk: Chunk, page_text: str) -> list[Sentence]:
             table_header(page_text, located)
             if row
             else tile_header(page_text, located)
-            if is_tile(text)
+            if is_tile(text) or _is_figure_line(text)
             else ""
         )
         sentence_id = hashlib.sha256(f"{chunk.chunk_id}\x1f{start}".encode()).hexdigest()[:32]

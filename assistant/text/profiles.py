@@ -15,11 +15,13 @@ from assistant.errors import ConfigError
 # case or reference number) before "number", and "amount" (money) before
 # "number": "how much does it cost" asks for a sum of money. "percentage" (a rate or share)
 # and "count" ("how many": no sum of money answers it) are narrower kinds of "number".
+# "reason" ("why") is said in words: a row of figures never gives one.
 # "definition" ("how is X
 # defined") is checked last: it only favours defining sentences, it excludes none.
 ANSWER_TYPES = (
     "reference",
     "amount",
+    "reason",
     "percentage",
     "count",
     "number",
