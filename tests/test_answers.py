@@ -297,6 +297,9 @@ def test_an_overview_summarises_the_section_the_question_names(
         ("Vad säger strategin om forskning med företag?", "sv", False),
         # "de" (they) is a pronoun: it points back at the previous question's subject.
         ("Vilka diarienummer har de?", "sv", True),
+        # Only question words: nothing of its own to ask about.
+        ("Varför?", "sv", True),
+        ("Till när?", "sv", True),
     ],
 )
 def test_only_turns_that_cannot_stand_alone_borrow_the_topic(
@@ -614,3 +617,28 @@ def test_figures_and_kinds_of_answer_seen_in_fresh_questions(
     assert not can_answer_type("Liikevaihto 75 754 77 501", "reason", "", "TP 2024 Ennuste 2025")
     assert not can_answer_type("Liikevaihto 75 754 77 501", "date", "", "TP 2024 Ennuste 2025")
     assert can_answer_type("Tilinpäätös käsiteltiin KH:ssa 24.3.2025.", "date")
+
+
+def test_follow_ups_name_their_column_or_subject(corpus_assistant: Assistant) -> None:
+    history = [
+        {
+            "role": "user",
+            "content": "Mikä on Lahden Tilakeskuksen liikevaihdon ennuste vuodelle 2025?",
+        },
+        {"role": "assistant", "content": "Liikevaihto, Ennuste 2025: 77 501 (1 000 euroa)."},
+    ]
+    # "Last year" is the year before the table's latest: the TP 2024 column of the same row
+    # (refused before: the fragment names no row, and its column was not understood).
+    for fragment in ("Och förra året?", "Entä vuotta aiemmin?", "And last year?"):
+        answer = corpus_assistant.ask(fragment, history)
+        assert "Liikevaihto, TP 2024: 75 754" in answer.answer, (fragment, answer.answer)
+    # A fragment that names another subject is not answered from the previous one's evidence.
+    health = [
+        {"role": "user", "content": "Vad säger strategin om hälsodata?"},
+        {"role": "assistant", "content": "Region Stockholm ska tillgängliggöra hälsodata."},
+    ]
+    assert corpus_assistant.ask("Och i Lahtis?", health).refused
+    # A follow-up with its own question word asks its own kind of answer, not the overview
+    # the turn before asked for.
+    answer = corpus_assistant.ask("Vem ansvarar för det?", health)
+    assert "Regionarkivet" in answer.answer and answer.answer.count("[") <= 2, answer.answer

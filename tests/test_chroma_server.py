@@ -171,6 +171,21 @@ def test_store_operations_in_both_modes(
     with pytest.raises(IndexMismatchError, match=r"[Rr]e-index"):
         ChromaStore(client, settings.collection, "some/other-model", 768)
     assert ChromaStore(client, settings.collection, embedder.model_id, embedder.dim).count() == 1
+    # Every collection searches wide enough to be exact and repeatable on a few hundred
+    # vectors; one made with Chroma's default is widened when opened.
+    from assistant.store.chroma import HNSW_SEARCH_EF
+
+    assert client.get_collection(settings.collection).configuration["hnsw"]["ef_search"] == (
+        HNSW_SEARCH_EF
+    )
+    client.create_collection(
+        "narrow",
+        configuration={"hnsw": {"space": "cosine"}},
+        metadata={"embedding_model": embedder.model_id, "embedding_dim": embedder.dim},
+    )
+    assert client.get_collection("narrow").configuration["hnsw"]["ef_search"] < HNSW_SEARCH_EF
+    ChromaStore(client, "narrow", embedder.model_id, embedder.dim).count()
+    assert client.get_collection("narrow").configuration["hnsw"]["ef_search"] == HNSW_SEARCH_EF
 
 
 def test_ingest_and_ask_in_both_modes(

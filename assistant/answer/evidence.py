@@ -18,6 +18,7 @@ from assistant.text.profiles import (
     all_months,
     all_number_words,
     all_organisation_words,
+    all_reason_cues,
     all_stopwords,
     profile,
     profiles,
@@ -168,6 +169,12 @@ def unknown_share(question: str, languages: Iterable[str], vocabulary: frozenset
     return unknown / len(words)
 
 
+def has_question_word(question: str) -> bool:
+    """Whether the turn has a question word of any language ("vem", "milloin", "why")."""
+    question_words = {w for p in profiles().values() for w in p.question_words}
+    return any(w in question_words for w in re.findall(r"\w+", question.lower()))
+
+
 def expected_answer_type(question: str, language: str | None = None) -> str | None:
     """number, date, person or overview, from the cues of the question's language profile (or
     of any profile). A sentence that cannot hold that kind of answer (no number for "how
@@ -242,7 +249,9 @@ def _has_date(sentence: str) -> bool:
 
 def _has_amount(sentence: str) -> bool:
     words = set(re.findall(r"[^\W\d_]+|[€$£]", sentence.lower()))
-    return any(ch.isdigit() for ch in sentence) and bool(words & all_amount_words())
+    # "noin miljoonalla eurolla" is a sum of money without a digit.
+    has_figure = any(ch.isdigit() for ch in sentence) or _has_number_word(sentence)
+    return has_figure and bool(words & all_amount_words())
 
 
 _PERCENT = re.compile(r"%|\b\w*(?:procent|prosent|percent|per cent|prozent)\w*", re.IGNORECASE)
@@ -273,10 +282,25 @@ def _without_money(sentence: str) -> str:
     return _MONEY_FIGURE.sub(drop, sentence)
 
 
-def _has_number_word(sentence: str) -> bool:
+def gives_reason(sentence: str) -> bool:
+    """Whether the sentence gives a reason with a causal word ("leudon talven vuoksi",
+    "eftersom"). Only a preference among the candidates for "why": a reason may also be put
+    as a purpose or a plain consequence, so its absence refuses nothing."""
+    lower = " " + " ".join(re.findall(r"\w+", sentence.lower())) + " "
+    return any(f" {cue} " in lower for cue in all_reason_cues())
+
+
+def _has_number_word(sentence: str, *, magnitudes: bool = True) -> bool:
     """A number written as a word, alone or opening a compound ("kolmevuotinen"). Only number
-    words of four letters or more open a compound, so that "sex" does not count in "sexuell"."""
+    words of four letters or more open a compound, so that "sex" does not count in "sexuell".
+    Without `magnitudes`, "miljoona" or "thousand" do not count (they give no share)."""
     number_words = all_number_words()
+    if not magnitudes:
+        number_words = frozenset(
+            n
+            for n in number_words
+            if not n.startswith(("milj", "mill", "bill", "thous", "tuhat", "tusen", "tausend"))
+        )
     for word in re.findall(r"[^\W\d_]+", sentence.lower()):
         if word in number_words or any(
             len(n) >= 4 and len(word) > len(n) + 2 and word.startswith(n) for n in number_words
@@ -311,13 +335,18 @@ def can_answer_type(sentence: str, kind: str | None, question: str = "", context
     if kind == "percentage":
         # A rate or share is a per cent or a fraction ("två tredjedelar"); a sentence with
         # neither ("Kaupunginvaltuusto hyväksyi ...") does not give a turnout.
-        return bool(_PERCENT.search(f"{sentence} {context}")) or _has_number_word(sentence)
+        return bool(_PERCENT.search(f"{sentence} {context}")) or _has_number_word(
+            sentence, magnitudes=False
+        )
     if kind == "count":
         # "How many employees" is not answered by a sum of money: not by a row of a table
         # in euros ("Henkilöstökulut -2 245 ..."), nor by the euros of a sentence.
         if context and _has_currency(context) and not _has_currency(question):
             return False
-        return can_answer_type(_without_money(sentence), "number", question)
+        # Nor is it answered by a per cent ("5 %:n vähentymä" counts no people).
+        return can_answer_type(
+            re.sub(r"\d[\d\s.,]*\s*%", " ", _without_money(sentence)), "number", question
+        )
     if kind == "number":
         sentence = f"{sentence} {context}".strip()
         # "1/3" after a heading counts its pages, "5.1.1.5" numbers a section, and a date,

@@ -52,6 +52,10 @@ from assistant.answer.evidence import (
     counts_what_is_asked,
     defines,
     expected_answer_type,
+    gives_reason,
+    has_question_word,
+    name_found,
+    names,
     split_question,
     unknown_share,
 )
@@ -128,9 +132,11 @@ class ExtractiveBackend(AnswerBackend):
         if absent:
             return Selection(answerability=0.0, reason=f"the evidence names no {sorted(absent)}")
 
-        answer_type = expected_answer_type(asked, request.language) or expected_answer_type(
-            request.question, request.language
-        )
+        # A fragment ("Och förra året?") asks for the same kind of answer as the turn before;
+        # a follow-up with a question word of its own ("Vem ansvarar för det?") does not.
+        answer_type = expected_answer_type(asked, request.language)
+        if answer_type is None and not has_question_word(asked):
+            answer_type = expected_answer_type(request.question, request.language)
         candidates = self._scored_candidates(passages, request, facts, languages, answer_type)
         if not candidates:
             return Selection(answerability=0.0, reason="no candidate sentences")
@@ -175,6 +181,10 @@ class ExtractiveBackend(AnswerBackend):
             # for "how much was spent on demolitions in 2024?"): its label, the one thing
             # that says what the figures are, shares nothing with the question.
             return Selection(answerability=0.0, signals=signals, reason="no row is what was asked")
+        if request.question != asked and _names_missing(asked, best):
+            # "Och i Lahtis?" after a question about Stockholm's health data: the fragment
+            # names its new subject, and the best evidence is about the old one.
+            return Selection(answerability=0.0, signals=signals, reason="the name is absent")
         years = set(_YEAR.findall(asked))
         if years and not years & set(_YEAR.findall(surroundings(best))):
             # "Turnover in 2023?" answered from a table of 2024 and 2025: a year elsewhere
@@ -277,6 +287,8 @@ class ExtractiveBackend(AnswerBackend):
             ):
                 candidate.score += self.config.counted_bonus
             if answer_type == "definition" and defines(candidate.text, request.question):
+                candidate.score += self.config.definition_bonus
+            if answer_type == "reason" and gives_reason(candidate.text):
                 candidate.score += self.config.definition_bonus
             if "\n" not in candidate.text and (
                 looks_like_heading(candidate.text.strip()) or candidate.text.rstrip().endswith(":")
@@ -468,14 +480,30 @@ def _asked_row(
         for label in [tile_label(c.text)]
         if asks_for_column(asked, f"{label} {c.context}", request.language)
     ]
-    scored = [
-        (row_match(question, _without_column_words(label), languages), -i, c)
-        for i, (label, c) in enumerate(rows)
-    ]
-    if not scored:
+    if not rows:
         return None
-    match, _, row = max(scored, key=lambda item: item[:2])
-    return row if match > 0 else None
+    # A follow-up fragment ("Och förra året?") names its column; its row was named the turn
+    # before.
+    for wording in dict.fromkeys((question, request.question)):
+        scored = [
+            (row_match(wording, _without_column_words(label), languages), -i, c)
+            for i, (label, c) in enumerate(rows)
+        ]
+        match, _, row = max(scored, key=lambda item: item[:2])
+        if match > 0:
+            return row
+    return None
+
+
+def _names_missing(asked: str, best: Candidate) -> bool:
+    """Whether a name of a follow-up turn is absent from the best candidate's passage and
+    its document's title."""
+    if has_question_word(asked):
+        return False  # "Och den med KTH, vad avser den?" asks about the previous subject
+    passage = best.passage
+    text = f"{passage.text} {passage.meta.get('title', '')} {passage.meta.get('section', '')}"
+    # An acronym ("KTH") may stand for a name the document spells out.
+    return any(not name_found(name, text.lower()) for name in names(asked) if not name.isupper())
 
 
 def _label_matches(asked: str, row: Candidate, languages: list[str]) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from assistant.text.profiles import LanguageProfile, profile, profiles
+from assistant.text.profiles import LanguageProfile, all_stopwords, profile, profiles
 
 # What a follow-up may borrow of the previous user turn.
 MAX_BORROWED_CHARS = 300
@@ -39,6 +39,10 @@ def leans_on_previous(question: str, language: str) -> bool:
         if any(lower.startswith(phrase + " ") or lower == phrase for phrase in p.referring_phrases):
             return True
     if len(words) <= _FRAGMENT_WORDS and not any(words[0] in p.question_words for p in candidates):
+        return True
+    # Only question words and function words ("Varför?", "Till när?", "And why?"): nothing
+    # of its own to ask about.
+    if not [w for w in words if w not in all_stopwords()]:
         return True
     if len(words) <= _PRONOUN_QUESTION_WORDS:
         return any(w in p.pronouns for p in candidates for w in words[1:])

@@ -230,6 +230,11 @@ def pick_column(question: str, header: Header, languages: Iterable[str]) -> int 
     asked_numbers = numbers(question)
     asked_terms = content_terms(question, languages)
     asked_concepts = _concepts_in(question)
+    if "previous_year" in asked_concepts and not asked_numbers:
+        # "Och förra året?" / "vuotta aiemmin": the year before the table's latest one.
+        years = [int(n) for label in header.columns for n in numbers(label) if _YEAR.match(n)]
+        if years:
+            asked_numbers = {str(max(years) - 1)}
     scores = []
     for label in header.columns:
         score = 0.0

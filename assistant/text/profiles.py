@@ -70,6 +70,8 @@ class LanguageProfile:
     # Words that make two capitalised words a body or a place, not a person's name ("Region
     # Stockholm", "Karolinska Institutet", "Lahden Tilakeskus"); also matched as word endings.
     organisation_words: frozenset[str] = frozenset()
+    # Words by which a sentence gives a reason ("vuoksi", "eftersom", "because").
+    reason_cues: tuple[str, ...] = ()
 
     @cached_property
     def stem(self) -> Callable[[list[str]], list[str]] | None:
@@ -137,6 +139,7 @@ def _parse(data: dict[str, Any], source: str) -> LanguageProfile:
             number_words=words("number_words"),
             definition_cues=tuple(str(c).lower() for c in data.get("definition_cues") or ()),
             organisation_words=words("organisation_words"),
+            reason_cues=tuple(str(c).lower() for c in data.get("reason_cues") or ()),
         )
     except (KeyError, re.error, TypeError, ValueError) as exc:
         raise ConfigError(f"language profile {source} is invalid: {exc}") from exc
@@ -177,6 +180,11 @@ def all_amount_words() -> frozenset[str]:
 @cache
 def all_number_words() -> frozenset[str]:
     return frozenset().union(*(p.number_words for p in profiles().values()))
+
+
+@cache
+def all_reason_cues() -> tuple[str, ...]:
+    return tuple(sorted({c for p in profiles().values() for c in p.reason_cues}))
 
 
 @cache
