@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     # Key sentences quoted in an overview answer ("summarise ...").
     answer_sentences: int = Field(5, ge=1, le=10)
     # Refuse below this calibrated answerability (chosen on the dev split: false refusals <= 0.08).
-    refusal_threshold: float = Field(0.3, ge=0, le=1)
+    refusal_threshold: float = Field(0.45, ge=0, le=1)
     # Which local GGUF model the llamacpp backend joins from its PyPI part-packages
     # (assistant/answer/gguf.py MODELS); llamacpp_model_path overrides it with a file.
     llamacpp_model: str = "qwen2.5-coder-0.5b"

@@ -76,7 +76,7 @@ def test_chat_streams_an_answer_with_linked_citations(base: str) -> None:
 def test_follow_up_questions_keep_the_conversation(base: str) -> None:
     client = connect(base)
     client.predict(FI_QUESTION, api_name="/ask")
-    chatbot, sources, _, _, _, *_ = client.predict("Och hur finansieras den?", api_name="/ask")
+    chatbot, sources, _, _, _, *_ = client.predict("Och förra året?", api_name="/ask")
     assert [role for role, _ in messages(chatbot)] == ["user", "assistant"] * 2
     newest, _, earlier = sources.partition("<details class='earlier'>")
     assert 'data-turn="2"' in newest and LAHTI in newest and 'id="src-2-1"' in newest

@@ -79,7 +79,7 @@ _YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
 class ExtractiveConfig:
     passages: int = 5
     # Refuse when the calibrated answerability is below this (settings.refusal_threshold).
-    refusal_threshold: float = 0.3
+    refusal_threshold: float = 0.45
     coverage_weight: float = 0.35
     overview_sentences: int = 5
     row_penalty: float = 0.05
