@@ -27,6 +27,7 @@ from assistant.settings import Settings
 from assistant.web.auth import BROWSER_COOKIE, browser_caller
 from assistant.web.conversations import ConversationStore
 from assistant.web.feedback import FeedbackStore
+from assistant.web.i18n import t
 from assistant.web.server import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -95,6 +96,8 @@ class Pages:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.origin = f"http://127.0.0.1:{self.httpd.server_port}"
+        # The same pages from another site than the app's 127.0.0.1 (cookies are per site).
+        self.other_site = f"http://localhost:{self.httpd.server_port}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def __enter__(self) -> Pages:
@@ -136,7 +139,7 @@ def pages() -> Iterator[Pages]:
 def app_url(data_dir: Path, pages: Pages) -> Iterator[str]:
     settings = Settings(
         data_dir=data_dir,
-        frame_ancestors=["'self'", pages.origin],
+        frame_ancestors=["'self'", pages.origin, pages.other_site],
         allowed_origins=[pages.origin],
     )
     with running_server(create_app(settings)) as url:
@@ -496,6 +499,116 @@ def test_language_send_copy_numbering_and_feedback_in_place(
     context.close()
 
 
+# Gradio's own words for its controls (its translation files): ?lang must choose them.
+GRADIO_WORDS = {
+    "fi": {
+        "clear": "Tyhjennä keskustelu",
+        "retry": "Yritä uudelleen",
+        "like": "Tykkää",
+        "dislike": "En tykkää",
+        "drop": "Pudota tiedosto tähän",
+    },
+    "sv": {
+        "clear": "Rensa chatten",
+        "retry": "Försök igen",
+        "like": "Gilla",
+        "dislike": "Ogilla",
+        "drop": "Släpp fil här",
+    },
+}
+
+
+@pytest.mark.parametrize("lang", ["fi", "sv"])
+def test_lang_sets_gradios_own_labels_and_error_notices(
+    browser: Any, app_url: str, lang: str
+) -> None:
+    from playwright.sync_api import expect
+
+    words = GRADIO_WORDS[lang]
+    page = open_page(browser, f"{app_url}/?lang={lang}", "en-US")  # the browser says English
+
+    def gradio_controls_speak_the_language() -> None:
+        chat = page.locator("#chatbot")
+        for key in ("clear", "retry", "like", "dislike"):
+            button = chat.locator(f'button[aria-label="{words[key]}"]')
+            expect(button).to_have_count(1)
+            expect(button).to_have_attribute("title", words[key])
+        copy = chat.locator(".message-buttons-left button").first
+        expect(copy).to_have_attribute("aria-label", t("copy", lang))
+        expect(copy).to_have_attribute("title", t("copy", lang))
+        expect(page.locator("#upload")).to_contain_text(words["drop"])
+
+    ask(page, SV_QUESTION)
+    gradio_controls_speak_the_language()
+    # A reload reopens the conversation (?c=): Gradio renders it anew, in the same language.
+    expect(page).to_have_url(re.compile(r"\?.*c=\w+"))
+    page.reload()
+    expect(page.locator('#chatbot a[href^="#src-"]').first).to_be_visible()
+    gradio_controls_speak_the_language()
+
+    # An error notice: its heading, message and close button (a lone surrogate is refused).
+    page.locator("#question textarea").evaluate(
+        "(area) => { area.value = 'x\\ud800'; "
+        "area.dispatchEvent(new Event('input', {bubbles: true})); }"
+    )
+    page.locator("#send").click()
+    notice = page.locator('[data-testid="toast-body"]')
+    expect(notice.locator('[data-testid="toast-text"]')).to_have_text(t("invalid_text", lang))
+    expect(notice.locator(".toast-title")).to_have_text(t("error", lang))
+    close = notice.locator('[data-testid="toast-close"]')
+    expect(close).to_have_attribute("aria-label", t("close", lang))
+    page.context.close()
+
+
+def test_an_iframe_on_another_site_keeps_conversations_for_the_page_session_only(
+    browser: Any, app_url: str, pages: Pages, data_dir: Path
+) -> None:
+    """docs/embedding.md: with auth off the browser cookie is SameSite=Lax, so an iframe on
+    another site neither gets nor sends it."""
+    from playwright.sync_api import expect
+
+    page = open_page(browser, f"{app_url}/", "sv-SE")  # the chat itself: the browser's cookie
+    page.locator("#question textarea").wait_for()
+    cookie = next(c["value"] for c in page.context.cookies() if c["name"] == BROWSER_COOKIE)
+    owner = browser_caller(cookie)
+    assert owner is not None
+    store = ConversationStore.for_settings(Settings(data_dir=data_dir))
+    pages.pages["/site.html"] = f"""<!doctype html><html lang="sv"><head><meta charset="utf-8">
+<title>Intranät</title></head><body><iframe id="assistant" src="{app_url}/embed/?lang=sv"
+ title="Assistenten" style="width:560px;height:900px;border:0"></iframe></body></html>"""
+
+    def ask_in_frame(origin: str) -> tuple[str, str]:
+        """Asks in the embed view framed by origin's page: (conversation id, frame address)."""
+        page.goto(f"{origin}/site.html")
+        ask(page.frame_locator("#assistant"), SV_QUESTION)
+        frame = page.frame(url=lambda u: "/embed/" in u)
+        assert frame is not None
+        frame.wait_for_function("() => new URLSearchParams(location.search).get('c')")
+        return frame.evaluate(
+            "() => [new URLSearchParams(location.search).get('c'), location.href]"
+        )
+
+    def reopened(frame_address: str) -> Any:
+        """The questions the embed view shows again when opened at its address (?c=)."""
+        frame = page.frame(url=lambda u: "/embed/" in u)
+        assert frame is not None
+        frame.goto(frame_address)
+        view = page.frame_locator("#assistant")
+        # Loaded: the load event names the page in Swedish (the server's default is English).
+        expect(view.locator("#embed-title h1")).to_have_text(t("title", "sv"))
+        return view.locator("#chatbot [data-testid='user']")
+
+    # On the assistant's own site (127.0.0.1) the frame is this browser ...
+    same_site, same_site_address = ask_in_frame(pages.origin)
+    assert store.get(owner.id, same_site) is not None
+    expect(reopened(same_site_address)).to_have_count(1)
+    # ... on another (localhost) it is a caller of that page session alone.
+    other_site, other_site_address = ask_in_frame(pages.other_site)
+    assert store.get(owner.id, other_site) is None
+    expect(reopened(other_site_address)).to_have_count(0)
+    page.context.close()
+
+
 def test_a_pdf_citation_opens_the_page_with_the_passage_highlighted(
     browser: Any, app_url: str, tmp_path: Path
 ) -> None:
@@ -574,15 +687,8 @@ def test_phone_layout_and_narrow_embed(
     narrow.context.close()
 
 
-@pytest.mark.parametrize("path", ["/", "/embed/"])
-def test_no_serious_accessibility_violations(browser: Any, app_url: str, path: str) -> None:
-    axe = next((p for p in AXE_PATHS if p.exists()), None)
-    if axe is None:
-        pytest.fail("axe-core is missing: npm install --prefix .venv axe-core@4.14.1")
-    page = open_page(browser, f"{app_url}{path}", "sv-SE")
-    context = page.context
-    page.locator("#question textarea").wait_for()
-    page.wait_for_function("() => window.__assistantTexts")  # the load event has run
+def serious_violations(page: Any, axe: Path) -> list[str]:
+    """axe-core's serious and critical violations on the page, once it is still."""
     # Gradio dims a component while an event updates it: contrast is measured once all is
     # at full opacity and nothing is animating.
     page.wait_for_function(
@@ -590,13 +696,49 @@ def test_no_serious_accessibility_violations(browser: Any, app_url: str, path: s
                    .every((e) => getComputedStyle(e).opacity === '1')
                  && document.getAnimations().every((a) => a.playState !== 'running')"""
     )
-    page.add_script_tag(path=str(axe))
-    found = page.evaluate(
+    if not page.evaluate("() => typeof axe !== 'undefined'"):
+        page.add_script_tag(path=str(axe))
+    found: list[str] = page.evaluate(
         """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
              .filter((v) => ['serious', 'critical'].includes(v.impact))
              .map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)"""
     )
-    assert found == []
+    return found
+
+
+@pytest.mark.parametrize("path", ["/", "/embed/", "/?theme=dark"])
+def test_no_serious_accessibility_violations(browser: Any, app_url: str, path: str) -> None:
+    from playwright.sync_api import expect
+
+    axe = next((p for p in AXE_PATHS if p.exists()), None)
+    if axe is None:
+        pytest.fail("axe-core is missing: npm install --prefix .venv axe-core@4.14.1")
+    page = open_page(browser, f"{app_url}{path}", "sv-SE")
+    context = page.context
+    page.locator("#question textarea").wait_for()
+    # The load event has run: it names the page in Swedish (the server's default is English).
+    expect(page.locator("h1").first).to_have_text(t("title", "sv"))
+    assert serious_violations(page, axe) == [], "first screen"
+
+    # An answer with its citations, the cited passage open and the retrieved passages shown.
+    page.get_by_role("button", name=SV_QUESTION).click()  # an example question
+    page.locator("#send").click()
+    link = page.locator('#chatbot a[href="#src-1-1"]').first
+    link.wait_for(timeout=30_000)
+    expect(page.locator("#chatbot .message-buttons-left button").first).to_be_visible()
+    link.click()
+    expect(page.locator("#src-1-1")).to_have_attribute("open", "")
+    page.get_by_text(t("retrieved", "sv")).click()
+    expect(page.locator("#retrieved li.cited").first).to_be_visible()
+    assert serious_violations(page, axe) == [], "an answer with its citations"
+
+    # The documents view open (closed at first in the embed view).
+    documents = page.locator("#documents")
+    if not documents.locator("#library-list").is_visible():
+        documents.locator("button.label-wrap").first.click()
+    expect(page.locator("#library-list table.library")).to_be_visible()
+    expect(page.locator("#doc-filter")).to_be_visible()
+    assert serious_violations(page, axe) == [], "the documents view"
     context.close()
 
 

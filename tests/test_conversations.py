@@ -49,7 +49,8 @@ def test_the_server_supplies_the_history_of_a_conversation(
     first = ask(base, ANNA, question=FI_QUESTION)
     assert first.status_code == 200
     conversation = first.json()["conversation_id"]
-    follow_up = ask(base, ANNA, question="Och hur finansieras den?", conversation_id=conversation)
+    # Answerable only with the turn before (its row, the year before), as in test_web_api.py.
+    follow_up = ask(base, ANNA, question="Och förra året?", conversation_id=conversation)
     assert follow_up.json()["conversation_id"] == conversation
     answer = Answer.model_validate(follow_up.json())
     assert not answer.refused and {c.doc for c in answer.citations} == {LAHTI}
@@ -58,7 +59,7 @@ def test_the_server_supplies_the_history_of_a_conversation(
     assert (listed[0]["id"], listed[0]["exchanges"]) == (conversation, 2)
     assert listed[0]["title"] == FI_QUESTION
     stored = httpx.get(f"{base}/api/conversations/{conversation}", headers=ANNA).json()
-    assert [e["question"] for e in stored["exchanges"]] == [FI_QUESTION, "Och hur finansieras den?"]
+    assert [e["question"] for e in stored["exchanges"]] == [FI_QUESTION, "Och förra året?"]
     assert stored["exchanges"][1]["answer"]["answer"] == answer.answer
 
     # Kept across a restart: a new server process on the same data dir has it.
@@ -202,6 +203,20 @@ def test_a_chat_page_gives_each_browser_a_cookie_of_its_own(open_base: str, base
     # Only chat pages set it, and with auth on nothing does.
     assert BROWSER_COOKIE not in httpx.get(f"{open_base}/healthz").headers.get("set-cookie", "")
     assert BROWSER_COOKIE not in httpx.get(f"{base}/").headers.get("set-cookie", "")
+
+
+def test_the_embedding_guide_describes_the_browser_cookie_as_sent(open_base: str) -> None:
+    """docs/embedding.md names the cookie with the attributes the server sends, and its limit
+    (proven in the browser: test_browser.py, the iframe on another site)."""
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "embedding.md").read_text("utf-8")
+    name, _, rest = httpx.get(f"{open_base}/").headers["set-cookie"].partition("=")
+    sent = {part.strip().partition("=")[0].lower(): part.strip() for part in rest.split(";")[1:]}
+    same_site = sent["samesite"].partition("=")[2]
+    assert name == BROWSER_COOKIE and f"`{name}`" in guide
+    assert "httponly" in sent and "HttpOnly" in guide
+    assert same_site.lower() == "lax" and f"SameSite={same_site.capitalize()}" in guide
+    section = " ".join(guide[guide.index(f"`{name}`") :].split())  # as read, not as wrapped
+    assert "iframe on another site" in section and "only for the session" in section
 
 
 def test_without_auth_each_browser_has_its_own_conversations(open_base: str) -> None:

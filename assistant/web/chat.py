@@ -51,18 +51,24 @@ CSS = (_STATIC / "chat.css").read_text("utf-8")
 JS = (_STATIC / "chat.js").read_text("utf-8")
 
 
+def ui_error(key: str, lang: str, **values: object) -> gr.Error:
+    """An error notice in the interface language, its heading too (Gradio's is "Error"; its
+    6.x frontend ignores the title sent, so static/chat.js renames the heading as well)."""
+    return gr.Error(t(key, lang, **values), title=t("error", lang))
+
+
 def chat_error(exc: AssistantError, lang: str, max_chars: int) -> gr.Error:
     """An answering error for staff: in the interface language, without setting names or
     commands (the server log has the details)."""
     if isinstance(exc, QuestionError):
         empty = "empty" in str(exc)
-        return gr.Error(t("question_empty" if empty else "question_too_long", lang, n=max_chars))
+        return ui_error("question_empty" if empty else "question_too_long", lang, n=max_chars)
     if isinstance(exc, EmptyIndexError):
-        return gr.Error(t("index_empty", lang))
+        return ui_error("index_empty", lang)
     if isinstance(exc, BackendUnavailableError):
-        return gr.Error(t("backend_unavailable", lang))
+        return ui_error("backend_unavailable", lang)
     logger.warning("answering failed in the chat: %s", exc)
-    return gr.Error(t("answer_failed", lang))
+    return ui_error("answer_failed", lang)
 
 
 # The Blocks --------------------------------------------------------------------------------
@@ -96,7 +102,7 @@ def create_chat(
             cookies = {}
         caller = auth.caller_for_chat(request.username, cookies, request.session_hash)
         if caller is None:  # Gradio's auth_dependency normally stops this earlier
-            raise gr.Error(t("not_signed_in", initial))
+            raise ui_error("not_signed_in", initial)
         return caller
 
     def ratings(lang: str) -> list[tuple[str, str]]:
@@ -265,12 +271,16 @@ def create_chat(
         remember += "u.searchParams.set('c', c); else u.searchParams.delete('c'); "
         remember += "window.history.replaceState(null, '', u); }"
 
-        def on_load(request: gr.Request) -> dict[Any, Any]:
+        def language_of(request: gr.Request) -> tuple[str, str]:
+            """The page's interface language and the strings its script shows."""
             lang = choose_language(
                 settings.ui_language,
                 requested=request.query_params.get("lang"),
                 accept_language=request.headers.get("accept-language"),
             )
+            return lang, json.dumps(client_texts(lang))
+
+        def on_load(lang: str, request: gr.Request) -> dict[Any, Any]:
             caller = caller_of(request)
             texts: dict[Any, dict[str, Any]] = {
                 component: {prop: t(key, lang) for prop, key in keys.items()}
@@ -289,8 +299,6 @@ def create_chat(
                 **{component: gr.update(**props) for component, props in texts.items()},
                 **dict(zip(conversation_outputs, values, strict=True)),
                 **updates,
-                lang_state: lang,
-                texts_box: json.dumps(client_texts(lang)),
                 title: header(lang) if not embed else f"<h1>{html.escape(t('title', lang))}</h1>",
                 examples_title: f"**{t('examples', lang)}**",
                 fb_rating: gr.update(label=t("feedback_rating", lang), choices=ratings(lang)),
@@ -307,17 +315,20 @@ def create_chat(
                 admin_box: gr.update(visible=caller.is_admin(settings.admin_group)),
             }
 
-        fixed = [lang_state, texts_box, title, examples_title, fb_rating, conv_list, admin_box]
-        fixed += [doc_filter, library_list]
-        demo.load(
-            on_load,
-            outputs=fixed + conversation_outputs + [c for c, _ in localised],
-            api_visibility="private",
-        ).then(
+        fixed = [title, examples_title, fb_rating, conv_list, admin_box, doc_filter, library_list]
+        # Gradio words its own controls (Clear, Like, the drop zone) once, when they render, in
+        # its locale of that moment: the page switches that locale (static/chat.js, awaited)
+        # before the chat and the library are filled in.
+        demo.load(language_of, outputs=[lang_state, texts_box], api_visibility="private").then(
             None,
             inputs=[texts_box],
-            js="(s) => { window.__assistantTexts = s; "
-            "if (window.assistantApply) window.assistantApply(); }",
+            js="async (s) => { window.__assistantTexts = s; "
+            "if (window.assistantApply) await window.assistantApply(); }",
+        ).then(
+            on_load,
+            inputs=[lang_state],
+            outputs=fixed + conversation_outputs + [c for c, _ in localised],
+            api_visibility="private",
         )
 
         def answer_turn(
@@ -331,9 +342,9 @@ def create_chat(
             """Streams one answer: yields (partial chatbot messages, None), then (final
             messages, the Answer)."""
             if limiter.hit(rate_key(caller, client)) is not None:
-                raise gr.Error(t("rate_limited", lang))
+                raise ui_error("rate_limited", lang)
             if has_lone_surrogate(text):
-                raise gr.Error(t("invalid_text", lang))
+                raise ui_error("invalid_text", lang)
             try:
                 text = assistant.validate_question(text)
             except AssistantError as exc:
@@ -355,7 +366,7 @@ def create_chat(
                     )
             except AssistantError as exc:
                 raise chat_error(exc, lang, settings.max_question_chars) from exc
-            raise gr.Error(t("answer_failed", lang))
+            raise ui_error("answer_failed", lang)
 
         def responder(again: bool) -> Callable[..., Iterator[tuple[Any, ...]]]:
             """The handler of Send (again=False) and of the chatbot's retry button
@@ -483,7 +494,7 @@ def create_chat(
         def admin_of(request: gr.Request, lang: str) -> Caller:
             caller = caller_of(request)
             if not caller.is_admin(settings.admin_group):
-                raise gr.Error(t("not_admin", lang))
+                raise ui_error("not_admin", lang)
             return caller
 
         def add_documents(
@@ -532,7 +543,7 @@ def create_chat(
         ) -> None:
             client = request.client.host if request.client else None
             if feedback_limiter.hit(rate_key(caller_of(request), client)) is not None:
-                raise gr.Error(t("rate_limited", lang))
+                raise ui_error("rate_limited", lang)
             store.record(
                 session=request.session_hash or "unknown",
                 turn=number,
@@ -571,9 +582,9 @@ def create_chat(
         ) -> str:
             turn = int(number or 0)
             if not 1 <= turn <= len(turns) or rating not in ("up", "down"):
-                raise gr.Error(t("feedback_unknown", lang))
+                raise ui_error("feedback_unknown", lang)
             if len(comment or "") > MAX_COMMENT_CHARS or has_lone_surrogate(comment):
-                raise gr.Error(t("feedback_too_long", lang, n=MAX_COMMENT_CHARS))
+                raise ui_error("feedback_too_long", lang, n=MAX_COMMENT_CHARS)
             save(turn, rating, (comment or "").strip(), turns, lang, request)
             return t("feedback_thanks", lang)
 

@@ -174,6 +174,8 @@ STRINGS: dict[str, dict[Lang, str]] = {
     "role_question": {"sv": "Fråga", "fi": "Kysymys", "en": "Question"},
     "role_answer": {"sv": "Svar", "fi": "Vastaus", "en": "Answer"},
     "copied": {"sv": "Kopierat", "fi": "Kopioitu", "en": "Copied"},
+    "error": {"sv": "Fel", "fi": "Virhe", "en": "Error"},
+    "close": {"sv": "Stäng", "fi": "Sulje", "en": "Close"},
     "copy": {
         "sv": "Kopiera som text med källor",
         "fi": "Kopioi tekstinä lähteineen",
@@ -309,6 +311,8 @@ def choose_language(
 
 CLIENT_KEYS = (
     "title",
+    "error",
+    "close",
     "role_question",
     "role_answer",
     "sources",
@@ -324,3 +328,20 @@ def client_texts(lang: str) -> dict[str, str]:
     """The strings the page's script needs (assistant/web/static/chat.js), with the language
     itself under "lang"."""
     return {"lang": lang, **{key: t(key, lang) for key in CLIENT_KEYS}}
+
+
+# Gradio's own strings that the chat overrides, by the key of Gradio's translation files: the
+# copy button of a message copies plain text with its sources (static/chat.js), not Gradio's
+# raw Markdown. The rest (Clear, Retry, Like, Dislike, the drop zone) keep Gradio's wording.
+GRADIO_KEYS = {
+    "chatbot.copy_message": "copy",
+    "chatbot.copied_message": "copied",
+}
+
+
+def gradio_translations() -> dict[str, dict[str, str]]:
+    """Gradio's frontend strings overridden per interface language (for gr.I18n)."""
+    return {
+        lang: {gradio_key: t(key, lang) for gradio_key, key in GRADIO_KEYS.items()}
+        for lang in LANGUAGES
+    }

@@ -35,6 +35,7 @@ from assistant.web.guards import (
     UploadGuardMiddleware,
     install_access_log_redaction,
 )
+from assistant.web.i18n import gradio_translations
 from assistant.web.originals import Originals, originals_router
 
 GRADIO_JS = Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js"
@@ -202,6 +203,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
             pwa=False,
             css=CSS,
             js=JS,
+            i18n=gr.I18n(**gradio_translations()),
         )
     return app
 

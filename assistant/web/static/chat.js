@@ -67,19 +67,38 @@
   if (theme === 'dark') document.body.classList.add('dark');
   if (theme === 'light') document.body.classList.remove('dark');
 
-  // The interface language: <html lang>, the page title and Gradio's own labels.
-  window.assistantApply = () => {
-    const s = texts();
-    if (!s.lang) return;
-    if (ownPage()) {
-      document.documentElement.lang = s.lang;
-      document.title = s.title;
-    }
+  // Gradio takes its locale from the browser; only its own settings panel changes it, through
+  // changeLocale of its core module. svelte-i18n sets <html lang> once the locale's strings
+  // are loaded: that is when labels rendered from then on are in the interface language.
+  let localeSet = false;
+  const gradioLocale = async (lang) => {
+    const html = document.documentElement;
     const core = performance.getEntriesByType('resource')
       .map((e) => e.name).find((name) => /\/assets\/core-[\w-]+\.js$/.test(name));
-    if (core) {
-      import(core).then((m) => m.changeLocale && m.changeLocale(s.lang)).catch(() => {});
-    }
+    try {
+      const module = core && html.getAttribute('lang') !== lang ? await import(core) : null;
+      if (module && module.changeLocale) {
+        await new Promise((resolve) => {
+          const done = () => { watch.disconnect(); clearTimeout(timer); resolve(); };
+          const watch = new MutationObserver(() => {
+            if (html.getAttribute('lang') === lang) done();
+          });
+          watch.observe(html, { attributes: true, attributeFilter: ['lang'] });
+          const timer = setTimeout(done, 10000);  // never keep the chat from loading
+          module.changeLocale(lang);
+        });
+      }
+    } catch (e) { /* Gradio's labels stay in the browser's language */ }
+    localeSet = true;
+  };
+
+  // The interface language: <html lang>, the page title and Gradio's own labels.
+  window.assistantApply = async () => {
+    const s = texts();
+    if (!s.lang) return;
+    if (ownPage()) document.title = s.title;
+    await gradioLocale(s.lang);
+    if (ownPage()) document.documentElement.lang = s.lang;
     fixMessages();
   };
   if (window.__assistantTexts) window.assistantApply();
@@ -94,13 +113,17 @@
       const name = `${role || el.dataset.testid}: ${el.innerText.trim()}`;
       if (el.getAttribute('aria-label') !== name) el.setAttribute('aria-label', name);
     });
-    // Gradio's copy buttons: named in the interface language, for what they copy now.
-    $$('#chatbot .message-buttons-left, #chatbot .message-buttons-right').forEach((row) => {
-      const first = row.querySelector('button');
-      if (first && s.copy && first.getAttribute('aria-label') !== s.copy) {
-        first.setAttribute('aria-label', s.copy);
-        first.setAttribute('title', s.copy);
+    // Error notices: Gradio 6 heads them "Error" and names their button "Close" whatever the
+    // locale (its frontend reads the title of gr.Error from a field the server never sends).
+    $$('[data-testid="toast-close"]').forEach((button) => {
+      if (s.close && button.getAttribute('aria-label') !== s.close) {
+        button.setAttribute('aria-label', s.close);
       }
+    });
+    $$('.toast-title.error').forEach((heading) => {
+      const words = heading.firstChild;  // a text node of Svelte's: changed, not replaced
+      const english = words && words.nodeType === Node.TEXT_NODE && words.nodeValue.trim() === 'Error';
+      if (s.error && english) words.nodeValue = `${s.error} `;
     });
     // In a <gradio-app src=…> on another site, "open the original" links lead to this server.
     const app = document.querySelector('gradio-app[src]');
@@ -210,7 +233,7 @@
     const s = texts();
     // Gradio sets the title from the Blocks after load; the interface language wins.
     if (s.title && ownPage() && document.title !== s.title) document.title = s.title;
-    if (s.lang && ownPage() && document.documentElement.lang !== s.lang) {
+    if (s.lang && localeSet && ownPage() && document.documentElement.lang !== s.lang) {
       document.documentElement.lang = s.lang;
     }
     const area = $('#question textarea');
