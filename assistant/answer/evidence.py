@@ -13,13 +13,14 @@ from functools import cache
 from assistant.ingest.cleaning import is_table_row
 from assistant.store.lexical import tokenize
 from assistant.text.profiles import (
-    all_amount_words,
     all_definition_cues,
     all_months,
     all_number_words,
     all_organisation_words,
+    all_question_words,
     all_reason_cues,
     all_stopwords,
+    amount_words_in,
     profile,
     profiles,
 )
@@ -171,8 +172,7 @@ def unknown_share(question: str, languages: Iterable[str], vocabulary: frozenset
 
 def has_question_word(question: str) -> bool:
     """Whether the turn has a question word of any language ("vem", "milloin", "why")."""
-    question_words = {w for p in profiles().values() for w in p.question_words}
-    return any(w in question_words for w in re.findall(r"\w+", question.lower()))
+    return any(w in all_question_words() for w in re.findall(r"\w+", question.lower()))
 
 
 def expected_answer_type(question: str, language: str | None = None) -> str | None:
@@ -248,29 +248,26 @@ def _has_date(sentence: str) -> bool:
 
 
 def _has_amount(sentence: str) -> bool:
-    words = set(re.findall(r"[^\W\d_]+|[€$£]", sentence.lower()))
     # "noin miljoonalla eurolla" is a sum of money without a digit.
     has_figure = any(ch.isdigit() for ch in sentence) or _has_number_word(sentence)
-    return has_figure and bool(words & all_amount_words())
+    return has_figure and bool(amount_words_in(sentence))
 
 
 _PERCENT = re.compile(r"%|\b\w*(?:procent|prosent|percent|per cent|prozent)\w*", re.IGNORECASE)
 _MONEY_FIGURE = re.compile(r"\d[\d\s.,]*\s*(?:[^\W\d_]+\.?\s*){0,1}(?:[€$£]|\w+\b)", re.UNICODE)
 
 
-# Magnitudes among the amount words: "två miljoner individer" is a count, not money.
+# Magnitudes among the amount and number words: "två miljoner individer" is a count, not
+# money, and "miljoona" gives no share.
 _MAGNITUDES = frozenset(
     "million millions billion thousand miljon miljoner miljard miljarder tusen miljoonaa "
-    "miljoonan miljardia tuhatta tuhat mio millionen million milliarden tausend".split()
+    "miljoonan miljardia tuhatta tuhat mio millionen million milliarden tausend miljoona "
+    "miljardi milliarde".split()
 )
 
 
-def _currency_words() -> frozenset[str]:
-    return all_amount_words() - _MAGNITUDES
-
-
 def _has_currency(text: str) -> bool:
-    return bool(set(re.findall(r"[^\W\d_]+|[€$£]", text.lower())) & _currency_words())
+    return bool(amount_words_in(text) - _MAGNITUDES)
 
 
 def _without_money(sentence: str) -> str:
@@ -294,13 +291,7 @@ def _has_number_word(sentence: str, *, magnitudes: bool = True) -> bool:
     """A number written as a word, alone or opening a compound ("kolmevuotinen"). Only number
     words of four letters or more open a compound, so that "sex" does not count in "sexuell".
     Without `magnitudes`, "miljoona" or "thousand" do not count (they give no share)."""
-    number_words = all_number_words()
-    if not magnitudes:
-        number_words = frozenset(
-            n
-            for n in number_words
-            if not n.startswith(("milj", "mill", "bill", "thous", "tuhat", "tusen", "tausend"))
-        )
+    number_words = all_number_words() if magnitudes else all_number_words() - _MAGNITUDES
     for word in re.findall(r"[^\W\d_]+", sentence.lower()):
         if word in number_words or any(
             len(n) >= 4 and len(word) > len(n) + 2 and word.startswith(n) for n in number_words
@@ -379,7 +370,7 @@ def can_answer_type(sentence: str, kind: str | None, question: str = "", context
 def _second_part_pattern() -> re.Pattern[str]:
     # "What is X, and what Y?" / "Vad är X och vilka Y?" / "Mitä X ja mikä Y?": a conjunction
     # followed by a question word (or ", and") starts a second question.
-    question_words = sorted({w for p in profiles().values() for w in p.question_words})
+    question_words = sorted(all_question_words())
     words = "|".join(re.escape(w) for w in question_words if len(w) > 2)
     return re.compile(
         rf",?\s+(?:and|och|samt|ja|sekä|und)\s+(?=(?:{words})\b)|,\s+(?:and|och|ja|und)\s+",

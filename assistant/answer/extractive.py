@@ -173,9 +173,11 @@ class ExtractiveBackend(AnswerBackend):
             answer_type != "overview"
             and best.context
             and is_table_row(best.text)
-            and not _label_matches(asked, best, languages)
             # A follow-up ("Entä vuonna 2024?") names its row in the turn before.
-            and not _label_matches(request.question, best, languages)
+            and not any(
+                _label_matches(wording, best, languages)
+                for wording in dict.fromkeys((asked, request.question))
+            )
         ):
             # A row chosen by its table's caption alone ("SITOVA TASO YLI-/ALIJÄÄMÄ, TP 2024"
             # for "how much was spent on demolitions in 2024?"): its label, the one thing

@@ -11,14 +11,13 @@ it is embedded with the table's caption and column headers in front of it.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from assistant.ingest.chunking import sentence_spans
 from assistant.ingest.cleaning import is_table_row, is_tile
 from assistant.schema import Chunk
-from assistant.text.profiles import all_amount_words
+from assistant.text.profiles import amount_words_in
 
 _MIN_WORDS = 3
 _HEADER_LINES = 8
@@ -101,8 +100,7 @@ def _is_figure_line(text: str) -> bool:
         return False
     if text.rstrip().endswith((".", ":", "?", "!")):
         return False
-    words = set(re.findall(r"[^\W\d_]+|[€$£%]", text.lower()))
-    return any(ch.isdigit() for ch in text) and bool(words & (all_amount_words() | {"%"}))
+    return any(ch.isdigit() for ch in text) and bool("%" in text or amount_words_in(text))
 
 
 def _follows_row(page_text: str, start: int) -> bool:

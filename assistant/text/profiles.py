@@ -177,6 +177,16 @@ def all_amount_words() -> frozenset[str]:
     return frozenset().union(*(p.amount_words for p in profiles().values()))
 
 
+def amount_words_in(text: str) -> set[str]:
+    """The currency and magnitude words (and symbols) of any profile that the text holds."""
+    return set(re.findall(r"[^\W\d_]+|[€$£%]", text.lower())) & all_amount_words()
+
+
+@cache
+def all_question_words() -> frozenset[str]:
+    return frozenset().union(*(p.question_words for p in profiles().values()))
+
+
 @cache
 def all_number_words() -> frozenset[str]:
     return frozenset().union(*(p.number_words for p in profiles().values()))
