@@ -12,7 +12,13 @@ import pytest
 
 from assistant.answer.evidence import can_answer_type, expected_answer_type
 from assistant.answer.followup import leans_on_previous, standalone_question
-from assistant.answer.tables import glossary_words, parse_header, pick_column, row_cells
+from assistant.answer.tables import (
+    glossary_words,
+    lexicon_words,
+    parse_header,
+    pick_column,
+    row_cells,
+)
 from assistant.core import Assistant
 from assistant.language import detect_question_language
 
@@ -570,6 +576,30 @@ def test_public_sector_terms_cross_languages_through_the_glossary(
     )
     assert not answer.refused, answer.answer
     assert "2.1.2025" in answer.answer, answer.answer
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        # Only e5's cosine spoke across languages, and it preferred the date-rich sentence
+        # about an accounts meeting ("Vuoden 2024 tilinpäätös ... käsitelty KH:ssa 24.3.").
+        (
+            "When is the new financing system supposed to be taken into use?",
+            "Rahoitusjärjestelmäuudistuksen käyttöönottovaihe",
+        ),
+        # "aftonskola" / "iltakoulu", "stadsstyrelsen" / "kaupunginhallitus".
+        ("Vad handlade stadsstyrelsens aftonskola i februari om?", "Kisapuiston kaava"),
+        ("Which law says regions have to take part in funding clinical research?", "18 kap. 2 §"),
+    ],
+)
+def test_general_public_sector_words_cross_languages_through_the_lexicon(
+    corpus_assistant: Assistant, question: str, expected: str
+) -> None:
+    assert {"tender", "anbudsförfrågan"} <= lexicon_words("Uusi tarjouspyyntö julkaistaan.", "fi")
+    assert not lexicon_words("Das System liest den Report.", "de")
+    answer = corpus_assistant.ask(question)
+    assert not answer.refused, answer.answer
+    assert expected in answer.answer, answer.answer
 
 
 def test_how_many_is_answered_by_a_count_not_by_a_sum_of_money(

@@ -65,6 +65,7 @@ from assistant.answer.tables import (
     concept_words,
     glossary_concepts,
     glossary_words,
+    lexicon_words,
     row_match,
     split_row,
 )
@@ -240,7 +241,8 @@ class ExtractiveBackend(AnswerBackend):
         similarities = vectors @ np.asarray(query, dtype=np.float32)
         own_terms = [
             content_terms(
-                f"{c.text} {c.context} {_header_words(c)} {' '.join(glossary_words(c.text))}",
+                f"{c.text} {c.context} {_header_words(c)} {' '.join(glossary_words(c.text))} "
+                f"{' '.join(lexicon_words(c.text, str(c.passage.meta.get('language') or '')))}",
                 languages,
             )
             for c in candidates

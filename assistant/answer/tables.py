@@ -146,6 +146,27 @@ def glossary_words(text: str) -> set[str]:
     return {word for concept in _concepts_in(text, "glossary") for word in concepts[concept]}
 
 
+def lexicon_words(text: str, language: str) -> set[str]:
+    """Every language's words for the general public-sector concepts the text names in its
+    own language ("tarjouspyyntö" also reads as "tender" and "anbudsförfrågan"); for
+    matching only. Only the text's language names them: "system" or "report" in a German
+    manual is no English word."""
+    own = profiles().get(language)
+    if own is None or not own.lexicon:
+        return set()
+    concepts = _concepts("lexicon")
+    lower = text.lower()
+    words = set(re.findall(r"[\w+/.&-]+", lower))
+    return {
+        word
+        for concept, terms in own.lexicon.items()
+        if any(
+            (term in lower) if len(term) > 4 or " " in term else (term in words) for term in terms
+        )
+        for word in concepts[concept]
+    }
+
+
 def glossary_concepts(text: str, *, longest: bool = False) -> set[str]:
     """The domain concepts (glossary, any language) the text names."""
     return _concepts_in(text, "glossary", longest=longest)

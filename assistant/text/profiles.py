@@ -55,6 +55,10 @@ class LanguageProfile:
     # Domain concepts (revenue / liikevaihto / omsättning): words of every language that name
     # the same thing, so a question and a sentence in different languages share terms.
     glossary: dict[str, frozenset[str]] = field(default_factory=dict, hash=False)
+    # General public-sector vocabulary (strategy, procurement, city board ...) in the same
+    # form: it only lets a sentence match a question in another language by what both name,
+    # and unlike the glossary it is never a reason to refuse (it is too broad for that).
+    lexicon: dict[str, frozenset[str]] = field(default_factory=dict, hash=False)
     # Abbreviations whose period ends no sentence ("z. B.", "t.ex."), lower-case.
     abbreviations: frozenset[str] = frozenset()
     # Words by which a sentence points back at the one before it ("detta", "this", "tämä"):
@@ -133,6 +137,7 @@ def _parse(data: dict[str, Any], source: str) -> LanguageProfile:
             referring_phrases=tuple(str(p).lower() for p in data.get("referring_phrases") or ()),
             table_terms=concepts("table_terms"),
             glossary=concepts("glossary"),
+            lexicon=concepts("lexicon"),
             abbreviations=words("abbreviations"),
             continuation_words=words("continuation_words"),
             amount_words=words("amount_words"),
