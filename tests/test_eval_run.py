@@ -32,8 +32,10 @@ REPO = Path(__file__).resolve().parents[1]
 # 2026-12-03 (second session) at 50b6581, fresh index: accuracy 0.632 (43/68), recall@5 0.956
 # (65/68), refusal 0.538 (7/13), false refusals 0.059 (4/68); each set one item under (over,
 # for false refusals). Accuracy raised at 5951c5f: 0.647 (44/68). Only ever raise these (lower,
-# for false refusals).
-MIN_ANSWER_ACCURACY = 0.63
+# for false refusals). Raised on 2026-12-03 (fourth session) with the public-sector lexicon at
+# 4747666, fresh index: accuracy 0.676 (46/68), refusal 0.538 (7/13), false refusals 0.059
+# (4/68); accuracy set one item under.
+MIN_ANSWER_ACCURACY = 0.66
 MIN_RECALL = 0.94
 MIN_REFUSAL_RATE = 0.46
 MAX_FALSE_REFUSALS = 0.075
