@@ -33,7 +33,7 @@ from assistant.answer.evidence import content_terms, numbers
 from assistant.ingest.chunking import sentence_spans
 from assistant.ingest.cleaning import is_table_row
 from assistant.ingest.sentences import table_header
-from assistant.schema import Chunk, Citation
+from assistant.schema import Citation, SentenceRecord
 
 if TYPE_CHECKING:
     from embeddings.base import Embedder
@@ -78,24 +78,22 @@ class EvidenceLine:
 
 
 def evidence_lines(
-    passages: Sequence[Passage], sentences: Sequence[tuple[Chunk, np.ndarray]] = ()
+    passages: Sequence[Passage], sentences: Sequence[tuple[SentenceRecord, np.ndarray]] = ()
 ) -> tuple[list[EvidenceLine], list[np.ndarray | None]]:
     """The lines of the passages in passage order, with their stored vectors when the
     sentence index has them (None otherwise: the caller embeds those)."""
-    by_chunk: dict[str, list[tuple[Chunk, np.ndarray]]] = {}
+    by_chunk: dict[str, list[tuple[SentenceRecord, np.ndarray]]] = {}
     for record, vector in sentences:
-        by_chunk.setdefault(str(record.metadata.get("parent")), []).append((record, vector))
+        by_chunk.setdefault(record.meta.parent, []).append((record, vector))
     lines: list[EvidenceLine] = []
     vectors: list[np.ndarray | None] = []
     for passage in passages:
         found: list[tuple[str, str, int, np.ndarray | None]] = []
         stored = by_chunk.get(passage.scored.chunk_id)
         if stored:
-            for record, stored_vector in sorted(
-                stored, key=lambda r: int(r[0].metadata.get("start", 0))
-            ):
-                context = str(record.metadata.get("context") or "")
-                start = int(record.metadata.get("start", 0))
+            for record, stored_vector in sorted(stored, key=lambda r: r[0].meta.start):
+                context = record.meta.context
+                start = record.meta.start
                 found.append((record.text.strip(), context, start, stored_vector))
         else:
             for start, end in sentence_spans(passage.text):
@@ -385,7 +383,7 @@ def check_citations(
     language: str,
     *,
     embedder: Embedder | None = None,
-    sentences: Sequence[tuple[Chunk, np.ndarray]] = (),
+    sentences: Sequence[tuple[SentenceRecord, np.ndarray]] = (),
 ) -> CheckedAnswer:
     """Check every [n] of the answer. With the embedder, claims that do not quote are checked
     as generated text (exact facts + multilingual similarity against the evidence lines of the
@@ -455,7 +453,7 @@ def check_citations(
             continue
         elif unquoted:
             for passage in unquoted:
-                languages = [language, str(passage.meta.get("language", ""))]
+                languages = [language, passage.meta.language]
                 quote = _best_support(claim, passage, languages)
                 if quote is None:
                     checked.dropped.append(f"[{passage.n}] does not support: {claim[:80]}")

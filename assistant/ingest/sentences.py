@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from assistant.ingest.chunking import sentence_spans
 from assistant.ingest.cleaning import is_table_row, is_tile
-from assistant.schema import Chunk
+from assistant.schema import Chunk, SentenceRecord
+from assistant.store.records import SentenceMeta
 from assistant.text.profiles import amount_words_in
 
 _MIN_WORDS = 3
@@ -36,28 +37,15 @@ class Sentence:
         return self.parent.text[self.start : self.end]
 
     def embedding_text(self) -> str:
-        section = str(self.parent.metadata.get("section") or "")
+        section = self.parent.meta.section
         prefix = " — ".join(p for p in (section, self.context) if p)
         return f"{prefix}: {self.text}" if prefix else self.text
 
-    def as_record(self) -> Chunk:
-        meta = {
-            k: v
-            for k, v in self.parent.metadata.items()
-            if k in ("doc_id", "language", "groups", "content_hash", "page", "source")
-            or k.startswith("group:")
-        }
-        meta.update(
-            {
-                "parent": self.parent.chunk_id,
-                "start": self.start,
-                "end": self.end,
-                "context": self.context,
-            }
+    def as_record(self) -> SentenceRecord:
+        meta = SentenceMeta.of_chunk(
+            self.parent.meta, self.parent.chunk_id, self.start, self.end, self.context
         )
-        return Chunk(
-            chunk_id=self.sentence_id, doc_id=self.parent.doc_id, text=self.text, metadata=meta
-        )
+        return SentenceRecord(self.sentence_id, self.text, meta)
 
 
 # A header line above a table is short.
@@ -142,7 +130,7 @@ def _lines_above(
 
 
 def sentences_of(chunk: Chunk, page_text: str) -> list[Sentence]:
-    base = int(chunk.metadata.get("char_start", 0))
+    base = chunk.meta.char_start
     records: list[Sentence] = []
     for start, end in sentence_spans(chunk.text):
         text = chunk.text[start:end].strip()
