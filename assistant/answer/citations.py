@@ -107,12 +107,12 @@ def evidence_lines(
         for text, context, start, line_vector in found:
             if not text:
                 continue
-            row = _row(text)
+            row = is_table_row(text)
             if (
                 row
                 and previous is not None
                 and previous.context
-                and _row(previous.text)
+                and is_table_row(previous.text)
                 and (not context or any(r in _squash(context) for r in rows_seen))
             ):
                 # The header found above a row may be missing or hold the rows before it
@@ -125,17 +125,6 @@ def evidence_lines(
             if row:
                 rows_seen.append(_squash(text))
     return lines, vectors
-
-
-_CELL = re.compile(r"^[-−+]?\d[\d,.]*%?$")
-
-
-def _row(text: str) -> bool:
-    """A table row: a short label and three or more numeric cells ("Valmistus omaan käyttöön
-    675 600 600 600 0"; cleaning.is_table_row reads "675 600 600 600" as one number)."""
-    tokens = text.split()
-    cells = [t for t in tokens if _CELL.match(t)]
-    return is_table_row(text) or (len(cells) >= 3 and len(tokens) - len(cells) <= 8)
 
 
 # --- exact facts: numbers, dates, names ------------------------------------------------------

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from assistant.ingest.chunking import sentence_spans
-from assistant.ingest.cleaning import is_table_row, is_tile
+from assistant.ingest.cleaning import SPARSE_ROW_CHARS, is_sparse_row, is_table_row, is_tile
 from assistant.schema import Chunk, SentenceRecord
 from assistant.store.records import SentenceMeta
 from assistant.text.profiles import amount_words_in
@@ -50,15 +50,9 @@ class Sentence:
 
 # A header line above a table is short.
 _HEADER_CHARS = 60
-# A short line with a figure between two table rows is a row with empty cells.
-_SPARSE_ROW_CHARS = 60
 # Lines above key-figure tiles that may name whose figures they are.
 _TILE_HEADER_LINES = 4
 _TILE_HEADER_CHARS = 90
-
-
-def _is_sparse_row(line: str) -> bool:
-    return len(line) < _SPARSE_ROW_CHARS and any(ch.isdigit() for ch in line)
 
 
 def table_header(page_text: str, row_start: int) -> str:
@@ -72,7 +66,7 @@ def table_header(page_text: str, row_start: int) -> str:
         is_table_row(lines_before[-1])
         or (
             len(lines_before) > 1
-            and _is_sparse_row(lines_before[-1])
+            and is_sparse_row(lines_before[-1])
             and is_table_row(lines_before[-2])
         )
     ):
@@ -84,7 +78,7 @@ def _is_figure_line(text: str) -> bool:
     """A short line with a sum of money or a per cent and no sentence ("Ennuste -2,2 milj.
     euroa (tavoite -2,2 milj. euroa)"): like a tile, it says what the figure is only in the
     heading above. A short cell row of a text table ("pop3 | 110 | pop3s | 995") is not one."""
-    if "\n" in text or "|" in text or len(text) >= _SPARSE_ROW_CHARS:
+    if "\n" in text or "|" in text or len(text) >= SPARSE_ROW_CHARS:
         return False
     if text.rstrip().endswith((".", ":", "?", "!")):
         return False
@@ -138,7 +132,7 @@ def sentences_of(chunk: Chunk, page_text: str) -> list[Sentence]:
         # A row with empty cells ("- Käyttöomaisuuden myyntitappiot 235 0") below a row is
         # part of the table too: read without its caption it matched any question about a
         # number ("How many inhabitants does Lahti have?").
-        row = is_table_row(text) or (_is_sparse_row(text) and _follows_row(page_text, located))
+        row = is_table_row(text) or (is_sparse_row(text) and _follows_row(page_text, located))
         if not row and len(text.split()) < _MIN_WORDS:
             continue
         # A key-figure tile, like a table row, says whose figure it is only in the lines
