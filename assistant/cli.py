@@ -255,7 +255,7 @@ def eval_validate(
     assistant = _eval_assistant(_settings(collection=_eval_collection(corpus, collection)), corpus)
     texts: dict[str, list[str]] = {}
     for chunk in assistant.store.iter_chunks():
-        texts.setdefault(str(chunk.metadata.get("source")), []).append(chunk.text)
+        texts.setdefault(chunk.meta.source, []).append(chunk.text)
         texts.setdefault(chunk.doc_id, []).append(chunk.text)
     problems = validate_items(items, lambda doc: "\n".join(texts[doc]) if doc in texts else None)
     for problem in problems:

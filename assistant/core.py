@@ -16,6 +16,7 @@ from assistant.errors import EmptyIndexError, QuestionError
 from assistant.retrieve import Filters, HybridRetriever, Reranker
 from assistant.schema import Answer
 from assistant.settings import Settings
+from assistant.store.records import ChunkMeta, SentenceMeta
 
 if TYPE_CHECKING:
     from assistant.answer.base import AnswerBackend
@@ -34,8 +35,8 @@ class Assistant:
         settings: Settings | None = None,
         *,
         embedder: Embedder | None = None,
-        store: VectorStore | None = None,
-        sentences: VectorStore | None = None,
+        store: VectorStore[ChunkMeta] | None = None,
+        sentences: VectorStore[SentenceMeta] | None = None,
         lexical: LexicalIndex | None = None,
         backend: AnswerBackend | None = None,
     ) -> None:
@@ -65,15 +66,19 @@ class Assistant:
         return make_client(self.settings)
 
     @cached_property
-    def store(self) -> VectorStore:
+    def store(self) -> VectorStore[ChunkMeta]:
         from assistant.store.chroma import ChromaStore
 
         return ChromaStore(
-            self._client, self.settings.collection, self.embedder.model_id, self.embedder.dim
+            self._client,
+            self.settings.collection,
+            self.embedder.model_id,
+            self.embedder.dim,
+            records=ChunkMeta,
         )
 
     @cached_property
-    def sentences(self) -> VectorStore:
+    def sentences(self) -> VectorStore[SentenceMeta]:
         """Sentence vectors of every chunk (see assistant.ingest.sentences)."""
         from assistant.store.chroma import ChromaStore
 
@@ -82,6 +87,7 @@ class Assistant:
             f"{self.settings.collection}-sentences",
             self.embedder.model_id,
             self.embedder.dim,
+            records=SentenceMeta,
         )
 
     @cached_property
@@ -159,13 +165,14 @@ class Assistant:
         documents: dict[str, dict[str, Any]] = {}
         for meta in metadata.values():
             doc = documents.setdefault(
-                str(meta.get("doc_id")),
+                meta.doc_id,
                 {
-                    "doc_id": meta.get("doc_id"),
-                    "title": meta.get("title"),
-                    "language": meta.get("language"),
+                    "doc_id": meta.doc_id,
+                    "title": meta.title,
+                    "language": meta.language,
                     "chunks": 0,
-                    "groups": meta.get("groups") or "",
+                    # Shown as before: names joined by "," ("" for public).
+                    "groups": ",".join(meta.groups),
                 },
             )
             doc["chunks"] += 1

@@ -7,13 +7,13 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from assistant.schema import Chunk, ScoredChunk
+from assistant.schema import Chunk, ScoredChunk, SentenceRecord
 from assistant.store.base import VectorStore, Where
 from assistant.store.lexical import LexicalIndex
+from assistant.store.records import ChunkMeta, SentenceMeta, Visible, visible_where
 from embeddings.base import Embedder
 
 _WORDS = re.compile(r"\w+")
@@ -35,20 +35,18 @@ class Filters:
         if self.languages:
             clauses.append({"language": {"$in": list(self.languages)}})
         if self.groups is not None:
-            visible: list[Where] = [{"groups": ""}]
-            visible += [{f"group:{g}": True} for g in self.groups]
-            clauses.append(visible[0] if len(visible) == 1 else {"$or": visible})
+            clauses.append(visible_where(self.groups))
         if not clauses:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
-    def allows(self, meta: dict[str, Any]) -> bool:
-        if self.doc_ids and meta.get("doc_id") not in self.doc_ids:
+    def allows(self, meta: Visible) -> bool:
+        if self.doc_ids and meta.doc_id not in self.doc_ids:
             return False
-        if self.languages and meta.get("language") not in self.languages:
+        if self.languages and meta.language not in self.languages:
             return False
         if self.groups is not None:
-            own = {g for g in str(meta.get("groups") or "").split(",") if g}
+            own = set(meta.groups)
             if own and not own & set(self.groups):
                 return False
         return True
@@ -60,7 +58,7 @@ class RetrievalResult:
     query_vector: np.ndarray
     timings_ms: dict[str, float] = field(default_factory=dict)
     # Sentence records of the returned chunks with their vectors (for the extractive answer).
-    sentences: list[tuple[Chunk, np.ndarray]] = field(default_factory=list)
+    sentences: list[tuple[SentenceRecord, np.ndarray]] = field(default_factory=list)
     # Similarities of the best sentences of the whole collection, best first: does one stand
     # out from the rest? (an answerability signal)
     sentence_similarities: list[float] = field(default_factory=list)
@@ -88,8 +86,8 @@ class Reranker:
 class HybridRetriever:
     def __init__(
         self,
-        store: VectorStore,
-        sentences: VectorStore | None,
+        store: VectorStore[ChunkMeta],
+        sentences: VectorStore[SentenceMeta] | None,
         lexical: LexicalIndex,
         embedder: Embedder,
         *,
@@ -133,7 +131,7 @@ class HybridRetriever:
         if self.sentences is not None:
             for record, similarity in self.sentences.query(vector, self.candidates * 2, where):
                 sentence_similarities.append(float(similarity))
-                parent = str(record.metadata.get("parent"))
+                parent = record.meta.parent
                 if parent not in by_sentence:
                     by_sentence.append(parent)
         timings["dense_sentences"] = (time.perf_counter() - started) * 1000
@@ -152,14 +150,14 @@ class HybridRetriever:
         fused = self._fuse(dense, [(i, 0.0) for i in by_sentence], lexical, lexical_weight)
         # Chunks reached through a sentence are fetched by id: check their own current
         # metadata, since sentence records keep the groups they were written with.
-        fused = [c for c in fused if filters.allows(c.chunk.metadata)]
+        fused = [c for c in fused if filters.allows(c.chunk.meta)]
         # Greedy dedup only needs as many survivors as are kept below (same result, less work).
         fused = self._dedup(fused, self.candidates if self.reranker is not None else k)
         if self.reranker is not None and fused:
             fused = self.reranker.rerank(question, fused[: self.candidates])
         top = fused[:k]
         timings["fuse"] = (time.perf_counter() - started) * 1000
-        sentences: list[tuple[Chunk, np.ndarray]] = []
+        sentences: list[tuple[SentenceRecord, np.ndarray]] = []
         if self.sentences is not None and top:
             started = time.perf_counter()
             sentences = self._sentences_of(top)
@@ -172,14 +170,13 @@ class HybridRetriever:
             sentence_similarities=sentence_similarities,
         )
 
-    def _sentences_of(self, chunks: list[ScoredChunk]) -> list[tuple[Chunk, np.ndarray]]:
+    def _sentences_of(self, chunks: list[ScoredChunk]) -> list[tuple[SentenceRecord, np.ndarray]]:
         """Sentence records of the chunks: by the ids each chunk lists (fast), or by a
         metadata filter for indexes built before chunks listed them."""
         assert self.sentences is not None
-        listed = [c.chunk.metadata.get("sentence_ids") for c in chunks]
-        if all(isinstance(ids, str) for ids in listed):
-            ids = [i for value in listed for i in str(value).split(",") if i]
-            return self.sentences.get_with_vectors(ids)
+        listed = [c.chunk.meta.sentence_ids for c in chunks]
+        if all(ids is not None for ids in listed):
+            return self.sentences.get_with_vectors([i for ids in listed for i in ids or ()])
         return self.sentences.get_where({"parent": {"$in": [c.chunk_id for c in chunks]}})
 
     def _fuse(

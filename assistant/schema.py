@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Generic
 
 from pydantic import BaseModel, Field
+
+from assistant.store.records import ChunkMeta, Meta, SentenceMeta
 
 
 @dataclass(frozen=True)
@@ -30,19 +32,27 @@ class LoadedDocument:
 
 
 @dataclass(frozen=True)
-class Chunk:
-    chunk_id: str
-    doc_id: str
-    text: str
-    metadata: dict[str, Any] = field(default_factory=dict)
+class Record(Generic[Meta]):
+    """A stored text with its typed metadata: a chunk (ChunkMeta) or one sentence of a chunk
+    (SentenceMeta), whose chunk_id is then the sentence's own id."""
 
-    def indexed_text(self) -> str:
+    chunk_id: str
+    text: str
+    meta: Meta
+
+    @property
+    def doc_id(self) -> str:
+        return self.meta.doc_id
+
+    def indexed_text(self: Record[ChunkMeta]) -> str:
         """What both indexes see: the title and section heading as context for the text, so a
         question naming the document or section finds it (the stored text stays verbatim)."""
-        context = " — ".join(
-            str(self.metadata[k]) for k in ("title", "section") if self.metadata.get(k)
-        )
+        context = " — ".join(part for part in (self.meta.title, self.meta.section) if part)
         return f"{context}\n{self.text}" if context else self.text
+
+
+Chunk = Record[ChunkMeta]
+SentenceRecord = Record[SentenceMeta]
 
 
 @dataclass

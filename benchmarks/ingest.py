@@ -40,9 +40,7 @@ def _recheck(assistant: Assistant, corpus: Path, folder: Path, files: int) -> No
     first_seconds = time.perf_counter() - started
     # The raw encode rate of the same model on the same texts (the generated files' chunks
     # and sentences), measured now, in the same run.
-    texts = _indexed_texts(
-        assistant, lambda meta: str(meta.get("path", "")).startswith(str(folder))
-    )
+    texts = _indexed_texts(assistant, lambda meta: meta.path.startswith(str(folder)))
     started = time.perf_counter()
     assistant.embedder.embed_passages(texts)
     encode_seconds = time.perf_counter() - started
@@ -75,14 +73,11 @@ def _recheck(assistant: Assistant, corpus: Path, folder: Path, files: int) -> No
 
 def _indexed_texts(assistant: Assistant, wanted: Any = None) -> list[str]:
     """What the ingest embedded: each chunk's indexed text and each sentence's."""
-    chunks = [c for c in assistant.store.iter_chunks() if wanted is None or wanted(c.metadata)]
+    chunks = [c for c in assistant.store.iter_chunks() if wanted is None or wanted(c.meta)]
     ids = {c.chunk_id for c in chunks}
-    sentences = [s for s in assistant.sentences.iter_chunks() if s.metadata.get("parent") in ids]
+    sentences = [s for s in assistant.sentences.iter_chunks() if s.meta.parent in ids]
     texts = [c.indexed_text() for c in chunks]
-    texts += [
-        f"{s.metadata.get('context')}: {s.text}" if s.metadata.get("context") else s.text
-        for s in sentences
-    ]
+    texts += [f"{s.meta.context}: {s.text}" if s.meta.context else s.text for s in sentences]
     return texts
 
 
@@ -108,10 +103,7 @@ def main() -> None:
         chunks = list(assistant.store.iter_chunks())
         sentences = list(assistant.sentences.iter_chunks())
         texts = [c.indexed_text() for c in chunks]
-        texts += [
-            f"{s.metadata.get('context')}: {s.text}" if s.metadata.get("context") else s.text
-            for s in sentences
-        ]
+        texts += [f"{s.meta.context}: {s.text}" if s.meta.context else s.text for s in sentences]
         started = time.perf_counter()
         assistant.embedder.embed_passages(texts)
         encode_seconds = time.perf_counter() - started

@@ -102,9 +102,10 @@ def _corpus_sentences() -> dict[str, list[tuple[str, str, str]]]:
 
 def build(work: Path, sizes: list[int], distinct: int) -> dict[str, Any]:
     from assistant.core import Assistant
-    from assistant.schema import Chunk
+    from assistant.schema import Chunk, SentenceRecord
     from assistant.store.chroma import ChromaStore
     from assistant.store.lexical import LexicalIndex
+    from assistant.store.records import ChunkMeta, SentenceMeta
 
     started_all = time.perf_counter()
     rng = random.Random(7)
@@ -158,7 +159,7 @@ def build(work: Path, sizes: list[int], distinct: int) -> dict[str, Any]:
 
     def chunks_for(size: int) -> tuple[list[Chunk], list[Chunk], list[int]]:
         chunks: list[Chunk] = []
-        sentences: list[Chunk] = []
+        sentences: list[SentenceRecord] = []
         sentence_pool: list[int] = []
         for number in range(size):
             members = members_of[number]
@@ -167,43 +168,27 @@ def build(work: Path, sizes: list[int], distinct: int) -> dict[str, Any]:
             text = " ".join(texts)
             doc_id = f"synthetic/{language}/{Path(doc_name).stem}-{number // 40:05}.txt"
             chunk_id = hashlib.sha256(f"{size}\x1f{number}".encode()).hexdigest()[:32]
-            meta = {
-                "doc_id": doc_id,
-                "source": Path(doc_id).name,
-                "title": title,
-                "section": "",
-                "language": language,
-                "page": 1 + (number % 40) // 4,
-                "chunk_index": number % 40,
-                "groups": "",
-            }
-            # Like a real ingest: the chunk lists its sentence records' ids.
-            meta["sentence_ids"] = ",".join(
-                f"{chunk_id}-{p}" for p in range(min(SENTENCE_RECORDS_PER_CHUNK, len(texts)))
+            meta = ChunkMeta(
+                doc_id=doc_id,
+                source=Path(doc_id).name,
+                title=title,
+                language=language,
+                page=1 + (number % 40) // 4,
+                chunk_index=number % 40,
+                # Like a real ingest: the chunk lists its sentence records' ids.
+                sentence_ids=tuple(
+                    f"{chunk_id}-{p}" for p in range(min(SENTENCE_RECORDS_PER_CHUNK, len(texts)))
+                ),
             )
-            chunk = Chunk(chunk_id=chunk_id, doc_id=doc_id, text=text, metadata=meta)
+            chunk = Chunk(chunk_id, text, meta)
             chunks.append(chunk)
             offset = 0
             for position, (member, sentence) in enumerate(zip(members, texts, strict=True)):
                 if position < SENTENCE_RECORDS_PER_CHUNK:
-                    sentences.append(
-                        Chunk(
-                            chunk_id=f"{chunk_id}-{position}",
-                            doc_id=doc_id,
-                            text=sentence,
-                            metadata={
-                                "doc_id": doc_id,
-                                "language": language,
-                                "groups": "",
-                                "page": meta["page"],
-                                "source": meta["source"],
-                                "parent": chunk_id,
-                                "start": offset,
-                                "end": offset + len(sentence),
-                                "context": "",
-                            },
-                        )
+                    record = SentenceMeta.of_chunk(
+                        meta, chunk_id, offset, offset + len(sentence), context=""
                     )
+                    sentences.append(SentenceRecord(f"{chunk_id}-{position}", sentence, record))
                     sentence_pool.append(member)
                 offset += len(sentence) + 1
         return chunks, sentences, sentence_pool
@@ -226,8 +211,10 @@ def build(work: Path, sizes: list[int], distinct: int) -> dict[str, Any]:
             sentence_vectors,
         ).astype(np.float32)
         name = _collection(size)
-        store = ChromaStore(client, name, embedder.model_id, embedder.dim)
-        sentence_store = ChromaStore(client, f"{name}-sentences", embedder.model_id, embedder.dim)
+        store = ChromaStore(client, name, embedder.model_id, embedder.dim, records=ChunkMeta)
+        sentence_store = ChromaStore(
+            client, f"{name}-sentences", embedder.model_id, embedder.dim, records=SentenceMeta
+        )
         step = 5000
         for start in range(0, size, step):
             end = min(start + step, size)

@@ -232,12 +232,12 @@ def document_languages(assistant: Asker) -> dict[str, str]:
         return {}
     languages: dict[str, str] = {}
     for meta in store.metadata_by_id().values():
-        language = str(meta.get("language") or "")
+        language = meta.language
         if not language or language == "und":
             continue
-        for key in (meta.get("source"), meta.get("doc_id")):
+        for key in (meta.source, meta.doc_id):
             if key:
-                languages[str(key)] = language
+                languages[key] = language
     return languages
 
 

@@ -282,7 +282,7 @@ def test_an_overview_summarises_the_section_the_question_names(
     bullets = [line for line in answer.answer.splitlines() if line.startswith("- ")]
     assert 3 <= len(bullets) <= 5, answer.answer
     sections = {
-        p.chunk_id: corpus_assistant.store.get([p.chunk_id])[0].metadata.get("section")
+        p.chunk_id: corpus_assistant.store.get([p.chunk_id])[0].meta.section
         for p in answer.retrieved
     }
     cited = {sections.get(c.chunk_id) for c in answer.citations}
@@ -524,12 +524,13 @@ def test_rows_below_a_row_with_empty_cells_keep_their_table_header(
     # The row with empty cells is read with the table's caption and headers too.
     from assistant.ingest.sentences import sentences_of
     from assistant.schema import Chunk
+    from assistant.store.records import ChunkMeta
 
     page = (
         "Lahden Tilakeskus\n1 000 euroa TP 2024 Ennuste 2025\n"
         "- Käyttöomaisuuden myyntivoitot 798 500 500\n- Käyttöomaisuuden myyntitappiot 235 0\n"
     )
-    records = sentences_of(Chunk("c", "d", page, {"char_start": 0}), page)
+    records = sentences_of(Chunk("c", page, ChunkMeta(doc_id="d", char_start=0)), page)
     sparse = [r for r in records if "myyntitappiot" in r.text]
     assert sparse and sparse[0].context == "Lahden Tilakeskus 1 000 euroa TP 2024 Ennuste 2025"
 

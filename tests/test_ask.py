@@ -17,6 +17,7 @@ from assistant.core import Assistant
 from assistant.errors import EmptyIndexError, QuestionError
 from assistant.schema import Chunk, ScoredChunk
 from assistant.settings import Settings
+from assistant.store.records import ChunkMeta
 
 KNOWN = [
     # (question, language, page of the evidence, a fact the answer must quote)
@@ -92,12 +93,7 @@ def test_short_new_question_is_not_merged_with_the_previous_one(
 
 
 def _passage(n: int, text: str) -> Passage:
-    chunk = Chunk(
-        chunk_id=f"c{n}",
-        doc_id="d.txt",
-        text=text,
-        metadata={"source": "d.txt", "page": 3, "language": "en"},
-    )
+    chunk = Chunk(f"c{n}", text, ChunkMeta(doc_id="d.txt", source="d.txt", page=3, language="en"))
     return Passage(n=n, scored=ScoredChunk(chunk=chunk, score=0.5))
 
 

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -24,6 +25,7 @@ from assistant.schema import Chunk
 from assistant.settings import Settings
 from assistant.store.chroma import ChromaStore, make_client
 from assistant.store.lexical import fingerprint
+from assistant.store.records import ChunkMeta
 from embeddings.base import Embedder
 
 CHROMA = Path(sys.executable).parent / "chroma"
@@ -126,9 +128,8 @@ def make_settings(
     return make
 
 
-def _chunk(chunk_id: str, doc: str, text: str, **meta: object) -> Chunk:
-    metadata = {"doc_id": doc, "language": "en", "groups": "", **meta}
-    return Chunk(chunk_id=chunk_id, doc_id=doc, text=text, metadata=metadata)
+def _chunk(chunk_id: str, doc: str, text: str, **meta: Any) -> Chunk:
+    return Chunk(chunk_id, text, ChunkMeta(**{"doc_id": doc, "language": "en", **meta}))
 
 
 def test_store_operations_in_both_modes(
@@ -136,7 +137,9 @@ def test_store_operations_in_both_modes(
 ) -> None:
     settings = make_settings()
     client = make_client(settings)
-    store = ChromaStore(client, settings.collection, embedder.model_id, embedder.dim)
+    store = ChromaStore(
+        client, settings.collection, embedder.model_id, embedder.dim, records=ChunkMeta
+    )
     chunks = [
         _chunk("a1", "a.md", "The library budget for 2026 is 4.2 million euros."),
         _chunk("a2", "a.md", "The library employs 31 people in three branches."),
@@ -159,8 +162,8 @@ def test_store_operations_in_both_modes(
     assert all(v.shape == (embedder.dim,) for _, v in with_vectors)
     assert abs(float(np.linalg.norm(with_vectors[0][1])) - 1.0) < 1e-3
 
-    store.update_metadata([_chunk("a1", "a.md", chunks[0].text, groups="hr")])
-    assert store.metadata_by_id()["a1"]["groups"] == "hr"
+    store.update_metadata([_chunk("a1", "a.md", chunks[0].text, groups=("hr",))])
+    assert store.metadata_by_id()["a1"].groups == ("hr",)
     second = store.generation()
     assert second not in ("", first)
     store.delete(["a2"])
@@ -169,8 +172,13 @@ def test_store_operations_in_both_modes(
     assert store.generation() not in (first, second)
     # The generation never replaces the model keys, so reopening still checks the model.
     with pytest.raises(IndexMismatchError, match=r"[Rr]e-index"):
-        ChromaStore(client, settings.collection, "some/other-model", 768)
-    assert ChromaStore(client, settings.collection, embedder.model_id, embedder.dim).count() == 1
+        ChromaStore(client, settings.collection, "some/other-model", 768, records=ChunkMeta)
+    assert (
+        ChromaStore(
+            client, settings.collection, embedder.model_id, embedder.dim, records=ChunkMeta
+        ).count()
+        == 1
+    )
     # Every collection searches wide enough to be exact and repeatable on a few hundred
     # vectors; one made with Chroma's default is widened when opened.
     from assistant.store.chroma import HNSW_SEARCH_EF
@@ -184,7 +192,7 @@ def test_store_operations_in_both_modes(
         metadata={"embedding_model": embedder.model_id, "embedding_dim": embedder.dim},
     )
     assert client.get_collection("narrow").configuration["hnsw"]["ef_search"] < HNSW_SEARCH_EF
-    ChromaStore(client, "narrow", embedder.model_id, embedder.dim).count()
+    ChromaStore(client, "narrow", embedder.model_id, embedder.dim, records=ChunkMeta).count()
     assert client.get_collection("narrow").configuration["hnsw"]["ef_search"] == HNSW_SEARCH_EF
 
 
@@ -274,13 +282,13 @@ def test_two_assistants_on_one_server_share_bm25(
     # so a fingerprint alone would miss it; the generation does not.
     writer.ingest([tmp_path / "docs" / "budget.md"], groups=["hr"])
     budget_ids = {
-        i for i, m in writer.store.metadata_by_id().items() if m["doc_id"] == "docs/budget.md"
+        i for i, m in writer.store.metadata_by_id().items() if m.doc_id == "docs/budget.md"
     }
 
     def groups_updated() -> bool:
         reader.lexical.search("library", 1, "en")  # searching is what triggers the check
         return all(
-            m["groups"] == "hr"
+            m.groups == ("hr",)
             for i, m in zip(reader.lexical.ids, reader.lexical.meta, strict=True)
             if i in budget_ids
         )
@@ -310,10 +318,14 @@ def test_store_reopens_a_collection_another_process_recreated(
         _chunk("x2", "x.md", "Biblioteket har 31 anställda."),
     ]
     vectors = embedder.embed_passages([c.text for c in chunks])
-    serving = ChromaStore(client, settings.collection, embedder.model_id, embedder.dim)
+    serving = ChromaStore(
+        client, settings.collection, embedder.model_id, embedder.dim, records=ChunkMeta
+    )
     serving.upsert(chunks[:1], vectors[:1])
     client.delete_collection(settings.collection)
-    rebuilt = ChromaStore(client, settings.collection, embedder.model_id, embedder.dim)
+    rebuilt = ChromaStore(
+        client, settings.collection, embedder.model_id, embedder.dim, records=ChunkMeta
+    )
     rebuilt.upsert(chunks, vectors)
     assert serving.count() == 2
     assert [c.chunk_id for c, _ in serving.query(vectors[1], 1)] == ["x2"]
@@ -328,7 +340,9 @@ def test_collection_written_without_generation_is_checked_by_ids(
 
     settings = make_settings()
     client = make_client(settings)
-    store = ChromaStore(client, settings.collection, embedder.model_id, embedder.dim)
+    store = ChromaStore(
+        client, settings.collection, embedder.model_id, embedder.dim, records=ChunkMeta
+    )
     raw = client.get_collection(settings.collection)
     chunks = [
         _chunk("y1", "y.md", "Budgeten för 2026 är 4,2 miljoner euro."),
@@ -340,7 +354,7 @@ def test_collection_written_without_generation_is_checked_by_ids(
         raw.upsert(
             ids=[c.chunk_id for c in chunks[part]],
             documents=[c.text for c in chunks[part]],
-            metadatas=[c.metadata for c in chunks[part]],
+            metadatas=[c.meta.to_store() for c in chunks[part]],
             embeddings=vectors[part],
         )
 

@@ -147,7 +147,7 @@ def test_ingest_killed_at_random_points_then_rerun_is_consistent(
     final = assistant.ingest([folder])
     assert final.ok, (seed, final.as_dict())
     _consistency(assistant)
-    docs = Counter(m["doc_id"] for m in assistant.store.metadata_by_id().values())
+    docs = Counter(m.doc_id for m in assistant.store.metadata_by_id().values())
     assert len(docs) == 10, seed
     # Another host's assistant (own data dir) builds the same BM25 from the server.
     other = Assistant(
@@ -224,10 +224,11 @@ def test_damaged_lexical_index_is_detected_and_rebuilt(
 
 def test_leftovers_of_a_save_killed_midway_are_swept(tmp_path: Path) -> None:
     from assistant.schema import Chunk
+    from assistant.store.records import ChunkMeta
 
     directory = tmp_path / "lexical" / "default"
     index = LexicalIndex(directory)
-    chunk = Chunk("c1", "a.md", "Budgeten är 4,2 miljoner euro.", {"language": "sv"})
+    chunk = Chunk("c1", "Budgeten är 4,2 miljoner euro.", ChunkMeta(doc_id="a.md", language="sv"))
     index.build([chunk])
     index.save()
     dead = subprocess.Popen(["true"])

@@ -19,27 +19,26 @@ from assistant.errors import IndexMismatchError
 from assistant.settings import Settings
 from assistant.store.chroma import ChromaStore
 from assistant.store.lexical import fingerprint
+from assistant.store.records import ChunkMeta
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _chunk_with(assistant: Assistant, needle: str) -> dict:
+def _chunk_with(assistant: Assistant, needle: str) -> ChunkMeta:
     for chunk in assistant.store.iter_chunks():
         if needle in chunk.text:
-            return chunk.metadata
+            return chunk.meta
     raise AssertionError(f"no chunk contains {needle!r}")
 
 
 def test_corpus_chunks_carry_pages_languages_and_sections(corpus_assistant: Assistant) -> None:
-    assert _chunk_with(corpus_assistant, "Hälso- och sjukvårdslagen (2017:30)")["page"] == 1
-    assert (
-        _chunk_with(corpus_assistant, "Region Stockholm och Karolinska Institutet har")["page"] == 2
-    )
+    assert _chunk_with(corpus_assistant, "Hälso- och sjukvårdslagen (2017:30)").page == 1
+    assert _chunk_with(corpus_assistant, "Region Stockholm och Karolinska Institutet har").page == 2
     row = _chunk_with(corpus_assistant, "Liikevaihto 75 754 77 501 77 501 77 501 0")
-    assert row["page"] == 15
-    assert row["language"] == "fi"
-    assert _chunk_with(corpus_assistant, "Forskning bygger på långsiktiga")["language"] == "sv"
-    sections = {c.metadata["section"] for c in corpus_assistant.store.iter_chunks()}
+    assert row.page == 15
+    assert row.language == "fi"
+    assert _chunk_with(corpus_assistant, "Forskning bygger på långsiktiga").language == "sv"
+    sections = {c.meta.section for c in corpus_assistant.store.iter_chunks()}
     assert {"1. Inledning", "2. Syfte", "3. Tillämpning"} <= sections
     # A numbered heading that runs on over two lines is one heading (its section was lost).
     assert (
@@ -111,14 +110,14 @@ def _consistency(assistant: Assistant) -> None:
     """No duplicate, no orphan: every document complete with one hash, every sentence has
     its chunk, the lexical index matches the store."""
     meta = assistant.store.metadata_by_id()
-    per_doc: dict[str, list[dict]] = {}
+    per_doc: dict[str, list[ChunkMeta]] = {}
     for m in meta.values():
-        per_doc.setdefault(str(m["doc_id"]), []).append(m)
+        per_doc.setdefault(m.doc_id, []).append(m)
     for doc, chunks in per_doc.items():
-        assert len({c["content_hash"] for c in chunks}) == 1, doc
-        assert {c["n_chunks"] for c in chunks} == {len(chunks)}, doc
-        assert sorted(c["chunk_index"] for c in chunks) == list(range(len(chunks))), doc
-    parents = {m["parent"] for m in assistant.sentences.metadata_by_id().values()}
+        assert len({c.content_hash for c in chunks}) == 1, doc
+        assert {c.n_chunks for c in chunks} == {len(chunks)}, doc
+        assert sorted(c.chunk_index for c in chunks) == list(range(len(chunks))), doc
+    parents = {m.parent for m in assistant.sentences.metadata_by_id().values()}
     assert parents <= set(meta)
     assert assistant.lexical.fingerprint == fingerprint(meta)
 
@@ -151,7 +150,7 @@ def test_reingest_edit_delete_prune(
     assert kept.removed == []  # without --prune nothing is removed
     pruned = assistant.ingest([tmp_path / "docs"], prune=True)
     assert pruned.removed == ["docs/plan.txt"]
-    assert {m["doc_id"] for m in assistant.store.metadata_by_id().values()} == {"docs/budget.md"}
+    assert {m.doc_id for m in assistant.store.metadata_by_id().values()} == {"docs/budget.md"}
     _consistency(assistant)
 
 
@@ -160,7 +159,7 @@ def test_opening_with_another_model_is_a_clear_error(corpus_index: Path) -> None
 
     client = make_client(Settings(data_dir=corpus_index))
     with pytest.raises(IndexMismatchError, match=r"[Rr]e-index"):
-        ChromaStore(client, "default", "some/other-model", 768)
+        ChromaStore(client, "default", "some/other-model", 768, records=ChunkMeta)
 
 
 def _broken_files(folder: Path) -> dict[str, str]:
@@ -274,7 +273,7 @@ def test_kill_during_ingest_then_rerun_is_consistent(tmp_path: Path, fresh_data_
     final = assistant.ingest([folder])
     assert final.ok, (seed, final.as_dict())
     _consistency(assistant)
-    docs = Counter(m["doc_id"] for m in assistant.store.metadata_by_id().values())
+    docs = Counter(m.doc_id for m in assistant.store.metadata_by_id().values())
     assert len(docs) == 12, seed
     assert any("budgeten 2031" in c.text for c in assistant.store.iter_chunks()), seed
     again = assistant.ingest([folder])
@@ -313,8 +312,11 @@ def test_changing_access_groups_rewrites_chunks_and_sentences(
     assistant.ingest([tmp_path / "memo.md"], groups=["hr"])
     report = assistant.ingest([tmp_path / "memo.md"], groups=["finance"])
     assert report.updated and report.chunks_written == 0  # same text: vectors are kept
-    for store in (assistant.store, assistant.sentences):
-        for meta in store.metadata_by_id().values():
+    collection = assistant.settings.collection
+    for name in (collection, f"{collection}-sentences"):
+        # The stored encoding itself: the access filter matches on the group: keys.
+        stored = assistant._client.get_collection(name).get(include=["metadatas"])["metadatas"]
+        for meta in stored:
             assert meta["groups"] == "finance" and meta.get("group:finance") is True
             assert "group:hr" not in meta
     question = "When is the merger with the northern district planned?"

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -33,12 +34,12 @@ def every_chunk_has_its_sentences(assistant: Assistant) -> int:
     sentences = assistant.sentences.metadata_by_id()
     chunks = list(assistant.store.iter_chunks())
     for chunk in chunks:
-        listed = [s for s in str(chunk.metadata["sentence_ids"]).split(",") if s]
+        listed = list(chunk.meta.sentence_ids or ())
         expected = [s.sentence_id for s in sentences_of(chunk, chunk.text)]
         assert sorted(listed) == sorted(expected), chunk.doc_id
         for sentence_id in listed:
-            assert sentences[sentence_id]["parent"] == chunk.chunk_id, chunk.doc_id
-    parents = {m["parent"] for m in sentences.values()}
+            assert sentences[sentence_id].parent == chunk.chunk_id, chunk.doc_id
+    parents = {m.parent for m in sentences.values()}
     assert parents <= {c.chunk_id for c in chunks}, "orphan sentences"
     return len(chunks)
 
@@ -203,9 +204,10 @@ def test_orphan_sweep_spares_a_recent_write_of_another_writer(
         [("elsewhere", 5), ("elsewhere", 3600), (Ingestor.for_assistant(assistant).writer, 5)]
     ):
         record, vector = records[index]
-        meta = {**record.metadata, "parent": f"chunk-in-progress-{index}"}
-        meta.update(writer=writer, written_at=now - age)
-        planted.append((type(record)(f"planted-{index}", record.doc_id, record.text, meta), vector))
+        meta = replace(
+            record.meta, parent=f"chunk-in-progress-{index}", writer=writer, written_at=now - age
+        )
+        planted.append((replace(record, chunk_id=f"planted-{index}", meta=meta), vector))
     import numpy as np
 
     assistant.sentences.upsert([p[0] for p in planted], np.stack([p[1] for p in planted]))
@@ -337,6 +339,18 @@ def test_document_ids_do_not_depend_on_the_working_directory(
     again = Assistant(settings).ingest([Path(os.path.relpath(tmp_path / "docs", "/"))])
     assert sorted(again.unchanged) == ["docs/budget.md", "docs/plan.txt"]
     assert again.chunks_written == 0
+    # A second, empty data dir beside the first, filled from a third working directory with
+    # a relative path: the same document ids and the same chunk ids.
+    other = fresh_data_dir.parent / "fresh-too"
+    other.mkdir()
+    (other / "models").symlink_to(fresh_data_dir / "models", target_is_directory=True)
+    monkeypatch.chdir(tmp_path / "docs")
+    third = Assistant(Settings(data_dir=other))
+    assert sorted(third.ingest([Path(".")]).added) == ["docs/budget.md", "docs/plan.txt"]
+    first_ids = Assistant(settings).store.metadata_by_id()
+    third_ids = third.store.metadata_by_id()
+    assert set(first_ids) == set(third_ids)
+    assert {m.doc_id for m in first_ids.values()} == {m.doc_id for m in third_ids.values()}
 
 
 def test_ids_of_an_older_index_are_migrated_by_path(tmp_path: Path, fresh_data_dir: Path) -> None:

@@ -76,8 +76,8 @@ def test_pdf_pages_titles_and_repaired_lines(tmp_path: Path) -> None:
     assert "Salaries 1 200 1 300 1 400" in document.pages[1].text.split("\n")
     assert document.language == "en"
     chunks = chunk_document(document, 180, 40, "hash")
-    assert {c.metadata["page"] for c in chunks} == {1, 2}
-    assert any(c.metadata["section"] == "2. Staff" for c in chunks)
+    assert {c.meta.page for c in chunks} == {1, 2}
+    assert any(c.meta.section == "2. Staff" for c in chunks)
 
 
 def test_docx_headings_and_tables(tmp_path: Path) -> None:

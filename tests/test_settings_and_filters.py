@@ -11,6 +11,7 @@ from assistant.core import Assistant
 from assistant.errors import ConfigError
 from assistant.retrieve import Filters
 from assistant.settings import Settings
+from assistant.store.records import ChunkMeta
 
 
 def test_precedence_flag_over_env_over_file_over_default(
@@ -52,6 +53,6 @@ def test_filters_restrict_documents_and_languages(corpus_assistant: Assistant) -
     doc_id = next(d for d in docs if d.endswith("region-stockholm-fou-strategi.txt"))
     only_sv = corpus_assistant.ask(question, filters=Filters(doc_ids=(doc_id,)))
     assert {r.doc for r in only_sv.retrieved} == {"region-stockholm-fou-strategi.txt"}
-    assert Filters(groups=("hr",)).allows({"groups": ""})
-    assert Filters(groups=("hr",)).allows({"groups": "hr,finance"})
-    assert not Filters(groups=("hr",)).allows({"groups": "finance"})
+    assert Filters(groups=("hr",)).allows(ChunkMeta(doc_id="d"))
+    assert Filters(groups=("hr",)).allows(ChunkMeta(doc_id="d", groups=("hr", "finance")))
+    assert not Filters(groups=("hr",)).allows(ChunkMeta(doc_id="d", groups=("finance",)))

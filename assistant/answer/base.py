@@ -5,11 +5,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from assistant.schema import Chunk, ScoredChunk
+from assistant.schema import ScoredChunk, SentenceRecord
+from assistant.store.records import ChunkMeta
 
 
 @dataclass(frozen=True)
@@ -24,21 +24,20 @@ class Passage:
         return self.scored.chunk.text
 
     @property
-    def meta(self) -> dict[str, Any]:
-        return self.scored.chunk.metadata
+    def meta(self) -> ChunkMeta:
+        return self.scored.chunk.meta
 
     @property
     def source(self) -> str:
-        return str(self.meta.get("source") or self.scored.chunk.doc_id)
+        return self.meta.source or self.scored.chunk.doc_id
 
     @property
     def title(self) -> str:
-        return str(self.meta.get("title") or self.source)
+        return self.meta.title or self.source
 
     @property
     def page(self) -> int | None:
-        page = self.meta.get("page")
-        return int(page) if page is not None else None
+        return self.meta.page
 
 
 @dataclass
@@ -51,7 +50,7 @@ class GenerationRequest:
     history: list[dict[str, str]] = field(default_factory=list)
     query_vector: np.ndarray | None = None
     # Sentence records of the passages with their stored vectors, when the index has them.
-    sentences: list[tuple[Chunk, np.ndarray]] = field(default_factory=list)
+    sentences: list[tuple[SentenceRecord, np.ndarray]] = field(default_factory=list)
     # The user's own turn, as typed (its numbers and answer type are what must be answered).
     asked: str = ""
     # Every token of the lexical index (may be empty): are the question's words anywhere?

@@ -32,7 +32,7 @@ class Candidate:
 
     @property
     def section(self) -> str:
-        return str(self.passage.meta.get("section") or "")
+        return self.passage.meta.section
 
 
 def surroundings(candidate: Candidate) -> str:
@@ -46,7 +46,7 @@ def surroundings(candidate: Candidate) -> str:
 
 def reading_order(candidate: Candidate) -> tuple[int, int, int]:
     meta = candidate.passage.meta
-    return (int(meta.get("page") or 0), int(meta.get("char_start") or 0), candidate.order)
+    return (meta.page or 0, meta.char_start, candidate.order)
 
 
 def stored_candidates(
@@ -57,15 +57,15 @@ def stored_candidates(
     candidates: list[Candidate] = []
     vectors: list[np.ndarray] = []
     for record, vector in request.sentences:
-        passage = by_chunk.get(str(record.metadata.get("parent")))
+        passage = by_chunk.get(record.meta.parent)
         if passage is None:
             continue
         candidates.append(
             Candidate(
                 passage=passage,
                 text=_with_list(passage.text, record.text.strip()),
-                order=int(record.metadata.get("start", 0)),
-                context=str(record.metadata.get("context") or ""),
+                order=record.meta.start,
+                context=record.meta.context,
             )
         )
         vectors.append(vector)

@@ -33,7 +33,7 @@ from assistant.answer.evidence import content_terms, numbers
 from assistant.ingest.chunking import sentence_spans
 from assistant.ingest.cleaning import is_table_row
 from assistant.ingest.sentences import table_header
-from assistant.schema import Chunk, Citation
+from assistant.schema import Citation, SentenceRecord
 
 if TYPE_CHECKING:
     from embeddings.base import Embedder
@@ -78,24 +78,22 @@ class EvidenceLine:
 
 
 def evidence_lines(
-    passages: Sequence[Passage], sentences: Sequence[tuple[Chunk, np.ndarray]] = ()
+    passages: Sequence[Passage], sentences: Sequence[tuple[SentenceRecord, np.ndarray]] = ()
 ) -> tuple[list[EvidenceLine], list[np.ndarray | None]]:
     """The lines of the passages in passage order, with their stored vectors when the
     sentence index has them (None otherwise: the caller embeds those)."""
-    by_chunk: dict[str, list[tuple[Chunk, np.ndarray]]] = {}
+    by_chunk: dict[str, list[tuple[SentenceRecord, np.ndarray]]] = {}
     for record, vector in sentences:
-        by_chunk.setdefault(str(record.metadata.get("parent")), []).append((record, vector))
+        by_chunk.setdefault(record.meta.parent, []).append((record, vector))
     lines: list[EvidenceLine] = []
     vectors: list[np.ndarray | None] = []
     for passage in passages:
         found: list[tuple[str, str, int, np.ndarray | None]] = []
         stored = by_chunk.get(passage.scored.chunk_id)
         if stored:
-            for record, stored_vector in sorted(
-                stored, key=lambda r: int(r[0].metadata.get("start", 0))
-            ):
-                context = str(record.metadata.get("context") or "")
-                start = int(record.metadata.get("start", 0))
+            for record, stored_vector in sorted(stored, key=lambda r: r[0].meta.start):
+                context = record.meta.context
+                start = record.meta.start
                 found.append((record.text.strip(), context, start, stored_vector))
         else:
             for start, end in sentence_spans(passage.text):
@@ -109,12 +107,12 @@ def evidence_lines(
         for text, context, start, line_vector in found:
             if not text:
                 continue
-            row = _row(text)
+            row = is_table_row(text)
             if (
                 row
                 and previous is not None
                 and previous.context
-                and _row(previous.text)
+                and is_table_row(previous.text)
                 and (not context or any(r in _squash(context) for r in rows_seen))
             ):
                 # The header found above a row may be missing or hold the rows before it
@@ -127,17 +125,6 @@ def evidence_lines(
             if row:
                 rows_seen.append(_squash(text))
     return lines, vectors
-
-
-_CELL = re.compile(r"^[-−+]?\d[\d,.]*%?$")
-
-
-def _row(text: str) -> bool:
-    """A table row: a short label and three or more numeric cells ("Valmistus omaan käyttöön
-    675 600 600 600 0"; cleaning.is_table_row reads "675 600 600 600" as one number)."""
-    tokens = text.split()
-    cells = [t for t in tokens if _CELL.match(t)]
-    return is_table_row(text) or (len(cells) >= 3 and len(tokens) - len(cells) <= 8)
 
 
 # --- exact facts: numbers, dates, names ------------------------------------------------------
@@ -385,7 +372,7 @@ def check_citations(
     language: str,
     *,
     embedder: Embedder | None = None,
-    sentences: Sequence[tuple[Chunk, np.ndarray]] = (),
+    sentences: Sequence[tuple[SentenceRecord, np.ndarray]] = (),
 ) -> CheckedAnswer:
     """Check every [n] of the answer. With the embedder, claims that do not quote are checked
     as generated text (exact facts + multilingual similarity against the evidence lines of the
@@ -455,7 +442,7 @@ def check_citations(
             continue
         elif unquoted:
             for passage in unquoted:
-                languages = [language, str(passage.meta.get("language", ""))]
+                languages = [language, passage.meta.language]
                 quote = _best_support(claim, passage, languages)
                 if quote is None:
                     checked.dropped.append(f"[{passage.n}] does not support: {claim[:80]}")

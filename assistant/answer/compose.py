@@ -41,7 +41,7 @@ def _table_answer(candidate: Candidate, request: GenerationRequest) -> str | Non
     if row is None or not row.label:
         return None
     unit = f" ({header.unit})" if header.unit else ""
-    languages = [request.language, str(candidate.passage.meta.get("language", ""))]
+    languages = [request.language, candidate.passage.meta.language]
     if columns and len(row.cells) == columns:
         column = pick_column(request.asked or request.question, header, languages)
         if column is not None:

@@ -120,10 +120,10 @@ class ExtractiveBackend(AnswerBackend):
         passages = request.passages[: config.passages]
         if not passages:
             return Selection(answerability=0.0, reason="nothing retrieved")
-        languages = [request.language, *{str(p.meta.get("language", "")) for p in passages}]
+        languages = [request.language, *{p.meta.language for p in passages}]
         asked = request.asked or request.question
         facts = QuestionFacts.of(request.question, languages)
-        context = " ".join(p.text + " " + str(p.meta.get("section", "")) for p in passages)
+        context = " ".join(p.text + " " + p.meta.section for p in passages)
         # Numbers must match exactly: a year or amount absent from every passage means the
         # documents do not answer this question.
         if QuestionFacts.of(asked, languages).missing_specifics(context):
@@ -334,7 +334,7 @@ class ExtractiveBackend(AnswerBackend):
         if text[end:next_start].strip() or is_table_row(nearest.text):
             return best
         # The sentence is in its document's language, whatever the question's.
-        document_language = str(best.passage.meta.get("language") or "")
+        document_language = best.passage.meta.language
         words = continuation_words([document_language] if document_language else languages)
         if not _mentions_any(nearest.text, words):
             return best
@@ -353,7 +353,7 @@ class ExtractiveBackend(AnswerBackend):
     ) -> Signals:
         best = typed[0]
         similarities = [c.similarity for c in candidates]
-        cross = best.passage.meta.get("language") != request.language
+        cross = best.passage.meta.language != request.language
         lexical_rank = best.passage.scored.lexical_rank
         ranked_similarities = request.sentence_similarities[:21]
         global_contrast = 0.0
@@ -403,13 +403,13 @@ class ExtractiveBackend(AnswerBackend):
     def _overview(self, best: Candidate, ranked: list[Candidate]) -> list[Candidate]:
         """Key sentences of the best candidate's section, topped up from the same document
         when the section is short, in reading order."""
-        doc = best.passage.meta.get("doc_id")
+        doc = best.passage.meta.doc_id
 
         def usable(c: Candidate) -> bool:
             words = c.text.split()
             figures = sum(any(ch.isdigit() for ch in w) for w in words)
             return (
-                c.passage.meta.get("doc_id") == doc
+                c.passage.meta.doc_id == doc
                 and not is_table_row(c.text)
                 and len(words) >= 5
                 and figures * 2 < len(words)
@@ -433,7 +433,7 @@ def _cut_by_page_break(candidate: Candidate) -> bool:
     passage = candidate.passage
     return (
         candidate.text[:1].islower()
-        and int(passage.meta.get("char_start") or 0) == 0
+        and passage.meta.char_start == 0
         and passage.text.startswith(candidate.text[:40])
     )
 
@@ -505,7 +505,7 @@ def _names_missing(asked: str, best: Candidate) -> bool:
     if has_question_word(asked):
         return False  # "Och den med KTH, vad avser den?" asks about the previous subject
     passage = best.passage
-    text = f"{passage.text} {passage.meta.get('title', '')} {passage.meta.get('section', '')}"
+    text = f"{passage.text} {passage.meta.title} {passage.meta.section}"
     # An acronym ("KTH") may stand for a name the document spells out.
     return any(not name_found(name, text.lower()) for name in names(asked) if not name.isupper())
 

@@ -24,7 +24,7 @@ from assistant.answer.citations import check_citations
 from assistant.answer.followup import previous_user_turn, standalone_question
 from assistant.language import detect_question_language
 from assistant.prompting import phrase, render_prompt
-from assistant.schema import Answer, Chunk, Citation, RetrievedPassage
+from assistant.schema import Answer, Citation, RetrievedPassage, SentenceRecord
 
 if TYPE_CHECKING:
     from assistant.retrieve import Filters, HybridRetriever
@@ -39,7 +39,7 @@ class AnswerState:
     search_question: str = ""
     passages: tuple[Passage, ...] = ()
     query_vector: np.ndarray | None = None
-    sentences: tuple[tuple[Chunk, np.ndarray], ...] = ()
+    sentences: tuple[tuple[SentenceRecord, np.ndarray], ...] = ()
     vocabulary: frozenset[str] = frozenset()
     sentence_similarities: tuple[float, ...] = ()
     raw_answer: str = ""

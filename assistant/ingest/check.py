@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.store.base import VectorStore
+from assistant.store.records import ChunkMeta, SentenceMeta
 
 # Longer than any one file's sentences-then-chunks write, with a wide margin.
 ORPHAN_GRACE_SECONDS = 900
@@ -60,8 +61,8 @@ class Damage:
 
 
 def inspect(
-    store: VectorStore,
-    sentences: VectorStore,
+    store: VectorStore[ChunkMeta],
+    sentences: VectorStore[SentenceMeta],
     writer: str,
     grace_seconds: float = ORPHAN_GRACE_SECONDS,
 ) -> Damage:
@@ -69,28 +70,28 @@ def inspect(
     records = sentences.metadata_by_id()
     damage = Damage(chunks=len(chunks), sentences=len(records))
     for chunk_id, meta in chunks.items():
-        listed = meta.get("sentence_ids")
+        listed = meta.sentence_ids
         if listed is None:
             continue  # written before chunks listed their sentences: nothing to compare
-        absent = [s for s in str(listed).split(",") if s and s not in records]
+        absent = [s for s in listed if s not in records]
         if absent:
             damage.missing[chunk_id] = absent
     now = time.time()
-    for sentence_id, meta in records.items():
-        if meta.get("parent") in chunks:
+    for sentence_id, sentence in records.items():
+        if sentence.parent in chunks:
             continue
-        mine = meta.get("writer") in (None, writer)
-        old = now - float(meta.get("written_at") or 0) > grace_seconds
+        mine = sentence.writer in (None, writer)
+        old = now - sentence.written_at > grace_seconds
         if mine or old:
             damage.orphans.append(sentence_id)
         else:
             damage.recent_orphans += 1
-    per_doc: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    per_doc: dict[str, list[ChunkMeta]] = defaultdict(list)
     for meta in chunks.values():
-        per_doc[str(meta.get("doc_id"))].append(meta)
+        per_doc[meta.doc_id].append(meta)
     for doc_id, metas in per_doc.items():
-        hashes = {m.get("content_hash") for m in metas}
-        counts = {m.get("n_chunks") for m in metas}
+        hashes = {m.content_hash for m in metas}
+        counts = {m.n_chunks for m in metas}
         if len(hashes) > 1 or counts != {len(metas)}:
-            damage.incomplete[doc_id] = str(metas[0].get("path") or "")
+            damage.incomplete[doc_id] = metas[0].path
     return damage

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 
-from assistant.ingest.cleaning import is_list_item, is_table_row
+from assistant.ingest.cleaning import is_list_item, is_sparse_row, is_table_row
 from assistant.text.profiles import profiles
 from assistant.tokens import get_encoding
 
@@ -75,7 +75,7 @@ def sentence_spans(text: str) -> Iterator[tuple[int, int]]:
         if line.strip():
             # Rows of HTML and Word tables are " | "-joined cells, numbers or not
             # ("Tätigkeit | Befehl"); a row is one unit, never cut into sentences.
-            if is_table_row(line) or " | " in line or is_list_item(line) or len(line) < 40:
+            if _is_row_line(line) or is_list_item(line) or len(line) < 40:
                 yield offset, end_of_line
             else:
                 start = 0
@@ -198,9 +198,14 @@ def split_text(text: str, chunk_tokens: int, overlap: int) -> list[TextChunk]:
     return chunks
 
 
+def _is_row_line(line: str) -> bool:
+    """A table row of figures, or of " | "-joined cells (HTML and Word tables)."""
+    return is_table_row(line) or " | " in line
+
+
 def _is_row(text: str, span: Span) -> bool:
     line = text[span.start : span.end]
-    return "\n" not in line and (is_table_row(line) or " | " in line)
+    return "\n" not in line and _is_row_line(line)
 
 
 def _tables_whole(text: str, spans: list[Span], limit: int) -> list[Span]:
@@ -216,7 +221,7 @@ def _tables_whole(text: str, spans: list[Span], limit: int) -> list[Span]:
             # a row alone; between rows it still belongs to the table.
             if end + 1 < len(spans) and _is_row(text, spans[end + 1]):
                 line = text[spans[end].start : spans[end].end]
-                if "\n" not in line and len(line) < 60 and any(ch.isdigit() for ch in line):
+                if "\n" not in line and is_sparse_row(line):
                     end += 1
         if end - index < 2:
             merged.append(spans[index])

@@ -80,6 +80,16 @@ def is_table_row(line: str) -> bool:
     return bool(line) and all(_NUMBER_TOKEN.match(tok) for tok in line.split()) and len(groups) >= 2
 
 
+# A short line with a figure between two table rows is a row with empty cells.
+SPARSE_ROW_CHARS = 60
+
+
+def is_sparse_row(line: str) -> bool:
+    """A short line with a figure ("- Käyttöomaisuuden myyntitappiot 235 0"): too few numbers
+    to read as a table row alone, but a row with empty cells when it stands between rows."""
+    return len(line) < SPARSE_ROW_CHARS and any(ch.isdigit() for ch in line)
+
+
 def is_list_item(line: str) -> bool:
     return bool(_BULLET.match(line))
 

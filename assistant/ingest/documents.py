@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from assistant.ingest.chunking import split_text
@@ -13,6 +14,7 @@ from assistant.ingest.loaders import Limits, load_file
 from assistant.ingest.sentences import Sentence, sentences_of
 from assistant.language import detect_language
 from assistant.schema import Chunk, LoadedDocument, Page
+from assistant.store.records import ChunkMeta
 
 # Bump when loading, cleaning or chunking changes, so re-ingesting rebuilds the chunks.
 PIPELINE_VERSION = "19"
@@ -68,7 +70,9 @@ def load_document(
     title = title_from_titles_file(path) or raw.title.strip() or title_from_file_name(path)
     return LoadedDocument(
         path=os.fspath(path),
-        doc_id=doc_id or document_id(path, Path.cwd()),
+        # Without an id from the ingest (which passes a fixed root), the absolute path: never
+        # an id that changes with the working directory.
+        doc_id=doc_id or path.resolve().as_posix(),
         title=title[:200],
         pages=pages,
         language=detect_language(full_text),
@@ -105,29 +109,24 @@ def chunk_document(
                 f"{PIPELINE_VERSION}\x1f{document.doc_id}\x1f{document.title}\x1f{page.number}"
                 f"\x1f{piece.start}\x1f{piece.text}".encode()
             ).hexdigest()[:32]
-            metadata: dict[str, str | int | float | bool] = {
-                "doc_id": document.doc_id,
-                "source": Path(document.path).name,
-                "title": document.title,
-                "section": section,
-                "language": document.language,
-                "char_start": piece.start,
-                "char_end": piece.end,
-                "tokens": piece.tokens,
-                "content_hash": doc_hash,
-                "groups": ",".join(document.groups),
-            }
-            if page.number is not None:
-                metadata["page"] = page.number
-            for group in document.groups:
-                metadata[f"group:{group}"] = True
-            chunks.append(
-                Chunk(chunk_id=chunk_id, doc_id=document.doc_id, text=piece.text, metadata=metadata)
+            meta = ChunkMeta(
+                doc_id=document.doc_id,
+                source=Path(document.path).name,
+                title=document.title,
+                section=section,
+                language=document.language,
+                page=page.number,
+                char_start=piece.start,
+                char_end=piece.end,
+                tokens=piece.tokens,
+                content_hash=doc_hash,
+                groups=document.groups,
             )
-    for index, chunk in enumerate(chunks):
-        chunk.metadata["chunk_index"] = index
-        chunk.metadata["n_chunks"] = len(chunks)
-    return chunks
+            chunks.append(Chunk(chunk_id, piece.text, meta))
+    return [
+        replace(chunk, meta=replace(chunk.meta, chunk_index=index, n_chunks=len(chunks)))
+        for index, chunk in enumerate(chunks)
+    ]
 
 
 # Lines of the previous page that may head a table or tiles at the top of the next one.
@@ -145,7 +144,7 @@ def sentence_records(document: LoadedDocument, chunks: list[Chunk]) -> list[Sent
     return [
         sentence
         for chunk in chunks
-        for sentence in sentences_of(chunk, pages.get(chunk.metadata.get("page"), chunk.text))
+        for sentence in sentences_of(chunk, pages.get(chunk.meta.page, chunk.text))
     ]
 
 

@@ -41,6 +41,7 @@ from assistant.ingest.sentences import Sentence, sentences_of
 from assistant.schema import Chunk
 from assistant.store.base import VectorStore
 from assistant.store.lexical import LexicalIndex, sync
+from assistant.store.records import ChunkMeta, SentenceMeta
 from embeddings.base import Embedder
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
 _LETTER_OR_DIGIT = re.compile(r"[^\W_]")
-Existing = dict[str, dict[str, dict[str, Any]]]
+Existing = dict[str, dict[str, ChunkMeta]]
 
 
 @dataclass
@@ -104,7 +105,7 @@ class _Plan:
     """What ingesting one changed file will write."""
 
     doc_id: str
-    old: dict[str, dict[str, Any]]
+    old: dict[str, ChunkMeta]
     chunks: list[Chunk]
     new: list[Chunk]
     kept: list[Chunk]
@@ -122,15 +123,15 @@ class _Plan:
 
 
 class Parts(NamedTuple):
-    store: VectorStore
-    sentences: VectorStore
+    store: VectorStore[ChunkMeta]
+    sentences: VectorStore[SentenceMeta]
     lexical: LexicalIndex
     embedder: Embedder
 
 
 class Ingestor:
-    store: VectorStore
-    sentences: VectorStore
+    store: VectorStore[ChunkMeta]
+    sentences: VectorStore[SentenceMeta]
     lexical: LexicalIndex
     embedder: Embedder
 
@@ -230,9 +231,9 @@ class Ingestor:
         existing: Existing = defaultdict(dict)
         by_path: dict[str, str] = {}
         for chunk_id, meta in self.store.metadata_by_id().items():
-            existing[str(meta.get("doc_id"))][chunk_id] = meta
-            if meta.get("path"):
-                by_path[str(meta["path"])] = str(meta.get("doc_id"))
+            existing[meta.doc_id][chunk_id] = meta
+            if meta.path:
+                by_path[meta.path] = meta.doc_id
 
         group_files: dict[Path, tuple[str, ...] | None] = {}
         pending: list[_Plan] = []
@@ -264,7 +265,7 @@ class Ingestor:
         if prune:
             for doc_id, chunks in existing.items():
                 meta = next(iter(chunks.values()))
-                if not Path(str(meta.get("path", doc_id))).exists():
+                if not Path(meta.path or doc_id).exists():
                     self.store.delete(list(chunks))
                     report.removed.append(doc_id)
                     report.chunks_deleted += len(chunks)
@@ -318,10 +319,7 @@ class Ingestor:
         if (
             old
             and not moved
-            and all(
-                m.get("content_hash") == digest and m.get("n_chunks") == len(old)
-                for m in old.values()
-            )
+            and all(m.content_hash == digest and m.n_chunks == len(old) for m in old.values())
         ):
             report.unchanged.append(doc_id)
             return None
@@ -333,19 +331,25 @@ class Ingestor:
                 "no text left after cleaning (no letter or digit: only invisible characters, "
                 "spaces or punctuation)",
             )
-        for chunk in chunks:
-            chunk.metadata["path"] = str(path.resolve())
+        resolved = str(path.resolve())
+        chunks = [replace(chunk, meta=replace(chunk.meta, path=resolved)) for chunk in chunks]
         new = [chunk for chunk in chunks if chunk.chunk_id not in old]
         # Chunks whose text is unchanged keep their vectors, but their metadata (hash,
         # positions) must be rewritten so the document reads as complete next time.
-        kept = [chunk for chunk in chunks if chunk.chunk_id in old]
+        kept = [
+            replace(chunk, meta=replace(chunk.meta, sentence_ids=old[chunk.chunk_id].sentence_ids))
+            for chunk in chunks
+            if chunk.chunk_id in old
+        ]
         sentences = sentence_records(document, new) if new else []
         listed: dict[str, list[str]] = {chunk.chunk_id: [] for chunk in new}
         for sentence in sentences:
             listed[sentence.parent.chunk_id].append(sentence.sentence_id)
-        for chunk in new:
-            # Retrieval fetches a chunk's sentences by these ids, not by a filter.
-            chunk.metadata["sentence_ids"] = ",".join(listed[chunk.chunk_id])
+        # Retrieval fetches a chunk's sentences by these ids, not by a filter.
+        new = [
+            replace(chunk, meta=replace(chunk.meta, sentence_ids=tuple(listed[chunk.chunk_id])))
+            for chunk in new
+        ]
         return _Plan(doc_id, old, chunks, new, kept, sentences, old_groups, groups)
 
     def _commit(self, plans: list[_Plan], report: IngestReport) -> None:
@@ -383,40 +387,26 @@ class Ingestor:
             record = sentence.as_record()
             # Who wrote it and when: the orphan sweep of another writer leaves it alone
             # until its own run has had time to write the chunk (assistant.ingest.check).
-            record.metadata["writer"] = self.writer
-            record.metadata["written_at"] = written_at
-            records.append(record)
+            meta = replace(record.meta, writer=self.writer, written_at=written_at)
+            records.append(replace(record, meta=meta))
         vectors = self.embedder.embed_passages([s.embedding_text() for s in sentences])
         self.sentences.upsert(records, vectors)
 
-    def _rewrite_metadata(self, kept: list[Chunk], old: dict[str, dict[str, Any]]) -> None:
+    def _rewrite_metadata(self, kept: list[Chunk], old: dict[str, ChunkMeta]) -> None:
         """New metadata (hash, positions, access groups) for chunks whose text is unchanged,
-        and the same groups for their sentences. Chroma merges metadata on update, so a
-        group the document no longer has must be removed explicitly (set to None)."""
-        updated = []
-        for chunk in kept:
-            removed = {
-                k: None
-                for k in old[chunk.chunk_id]
-                if k.startswith("group:") and k not in chunk.metadata
-            }
-            updated.append(replace(chunk, metadata={**chunk.metadata, **removed}))
-        self.store.update_metadata(updated)
+        and the same hash and groups for their sentences (a group the document no longer has
+        is removed: the store is told what the update replaces)."""
+        self.store.update_metadata(kept, replacing=old)
         by_id = {chunk.chunk_id: chunk for chunk in kept}
         sentences = []
+        replacing: dict[str, SentenceMeta] = {}
         for record, _ in self.sentences.get_where({"parent": {"$in": list(by_id)}}):
-            parent = by_id[str(record.metadata["parent"])].metadata
-            meta: dict[str, Any] = {k: None for k in record.metadata if k.startswith("group:")}
-            meta.update(
-                {
-                    k: v
-                    for k, v in parent.items()
-                    if k in ("groups", "content_hash") or k.startswith("group:")
-                }
-            )
-            sentences.append(replace(record, metadata=meta))
+            parent = by_id[record.meta.parent].meta
+            meta = replace(record.meta, groups=parent.groups, content_hash=parent.content_hash)
+            sentences.append(replace(record, meta=meta))
+            replacing[record.chunk_id] = record.meta
         if sentences:
-            self.sentences.update_metadata(sentences)
+            self.sentences.update_metadata(sentences, replacing=replacing)
 
     # Consistency ----------------------------------------------------------------------------
     def check(
@@ -462,7 +452,7 @@ class Ingestor:
                 listed[sentence.parent.chunk_id].append(sentence.sentence_id)
             self.store.update_metadata(
                 [
-                    replace(c, metadata={"sentence_ids": ",".join(listed[c.chunk_id])})
+                    replace(c, meta=replace(c.meta, sentence_ids=tuple(listed[c.chunk_id])))
                     for c in chunks
                 ]
             )
@@ -472,7 +462,7 @@ class Ingestor:
                 report = IngestReport()
                 existing: Existing = defaultdict(dict)
                 for chunk_id, meta in self.store.metadata_by_id().items():
-                    if meta.get("doc_id") == doc_id:
+                    if meta.doc_id == doc_id:
                         existing[doc_id][chunk_id] = meta
                 try:
                     self._ingest_file(Path(path), None, existing, {}, report)
@@ -484,29 +474,28 @@ class Ingestor:
     def _page_text(self, chunk: Chunk) -> str | None:
         """The cleaned page a chunk came from, when its file is still the one indexed (table
         rows take their headers from the page)."""
-        meta = chunk.metadata
-        path = Path(str(meta.get("path", "")))
-        if not meta.get("path") or not path.is_file():
+        meta = chunk.meta
+        path = Path(meta.path)
+        if not meta.path or not path.is_file():
             return None
         try:
-            groups = _normalise_groups(str(meta.get("groups") or "").split(","))
+            groups = _normalise_groups(meta.groups)
             digest = content_hash(path, self.chunk_tokens, self.overlap, groups)
-            if digest != meta.get("content_hash"):
+            if digest != meta.content_hash:
                 return None
             document = load_document(path, groups, doc_id=chunk.doc_id, limits=self.limits)
         except (DocumentError, OSError):
             return None
         pages = {page.number: page.text for page in document.pages}
-        return pages.get(meta.get("page"))
+        return pages.get(meta.page)
 
 
 def _normalise_groups(groups: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted({g.strip() for g in groups if g.strip()}))
 
 
-def _stored_groups(chunks: dict[str, dict[str, Any]]) -> tuple[str, ...] | None:
+def _stored_groups(chunks: dict[str, ChunkMeta]) -> tuple[str, ...] | None:
     """The groups a document has in the store (None for a document not indexed yet)."""
     if not chunks:
         return None
-    first = next(iter(chunks.values()))
-    return _normalise_groups(str(first.get("groups") or "").split(","))
+    return _normalise_groups(next(iter(chunks.values())).groups)

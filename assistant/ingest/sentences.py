@@ -15,8 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from assistant.ingest.chunking import sentence_spans
-from assistant.ingest.cleaning import is_table_row, is_tile
-from assistant.schema import Chunk
+from assistant.ingest.cleaning import SPARSE_ROW_CHARS, is_sparse_row, is_table_row, is_tile
+from assistant.schema import Chunk, SentenceRecord
+from assistant.store.records import SentenceMeta
 from assistant.text.profiles import amount_words_in
 
 _MIN_WORDS = 3
@@ -36,41 +37,22 @@ class Sentence:
         return self.parent.text[self.start : self.end]
 
     def embedding_text(self) -> str:
-        section = str(self.parent.metadata.get("section") or "")
+        section = self.parent.meta.section
         prefix = " — ".join(p for p in (section, self.context) if p)
         return f"{prefix}: {self.text}" if prefix else self.text
 
-    def as_record(self) -> Chunk:
-        meta = {
-            k: v
-            for k, v in self.parent.metadata.items()
-            if k in ("doc_id", "language", "groups", "content_hash", "page", "source")
-            or k.startswith("group:")
-        }
-        meta.update(
-            {
-                "parent": self.parent.chunk_id,
-                "start": self.start,
-                "end": self.end,
-                "context": self.context,
-            }
+    def as_record(self) -> SentenceRecord:
+        meta = SentenceMeta.of_chunk(
+            self.parent.meta, self.parent.chunk_id, self.start, self.end, self.context
         )
-        return Chunk(
-            chunk_id=self.sentence_id, doc_id=self.parent.doc_id, text=self.text, metadata=meta
-        )
+        return SentenceRecord(self.sentence_id, self.text, meta)
 
 
 # A header line above a table is short.
 _HEADER_CHARS = 60
-# A short line with a figure between two table rows is a row with empty cells.
-_SPARSE_ROW_CHARS = 60
 # Lines above key-figure tiles that may name whose figures they are.
 _TILE_HEADER_LINES = 4
 _TILE_HEADER_CHARS = 90
-
-
-def _is_sparse_row(line: str) -> bool:
-    return len(line) < _SPARSE_ROW_CHARS and any(ch.isdigit() for ch in line)
 
 
 def table_header(page_text: str, row_start: int) -> str:
@@ -84,7 +66,7 @@ def table_header(page_text: str, row_start: int) -> str:
         is_table_row(lines_before[-1])
         or (
             len(lines_before) > 1
-            and _is_sparse_row(lines_before[-1])
+            and is_sparse_row(lines_before[-1])
             and is_table_row(lines_before[-2])
         )
     ):
@@ -96,7 +78,7 @@ def _is_figure_line(text: str) -> bool:
     """A short line with a sum of money or a per cent and no sentence ("Ennuste -2,2 milj.
     euroa (tavoite -2,2 milj. euroa)"): like a tile, it says what the figure is only in the
     heading above. A short cell row of a text table ("pop3 | 110 | pop3s | 995") is not one."""
-    if "\n" in text or "|" in text or len(text) >= _SPARSE_ROW_CHARS:
+    if "\n" in text or "|" in text or len(text) >= SPARSE_ROW_CHARS:
         return False
     if text.rstrip().endswith((".", ":", "?", "!")):
         return False
@@ -142,7 +124,7 @@ def _lines_above(
 
 
 def sentences_of(chunk: Chunk, page_text: str) -> list[Sentence]:
-    base = int(chunk.metadata.get("char_start", 0))
+    base = chunk.meta.char_start
     records: list[Sentence] = []
     for start, end in sentence_spans(chunk.text):
         text = chunk.text[start:end].strip()
@@ -150,7 +132,7 @@ def sentences_of(chunk: Chunk, page_text: str) -> list[Sentence]:
         # A row with empty cells ("- Käyttöomaisuuden myyntitappiot 235 0") below a row is
         # part of the table too: read without its caption it matched any question about a
         # number ("How many inhabitants does Lahti have?").
-        row = is_table_row(text) or (_is_sparse_row(text) and _follows_row(page_text, located))
+        row = is_table_row(text) or (is_sparse_row(text) and _follows_row(page_text, located))
         if not row and len(text.split()) < _MIN_WORDS:
             continue
         # A key-figure tile, like a table row, says whose figure it is only in the lines

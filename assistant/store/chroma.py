@@ -24,15 +24,16 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
 from assistant.errors import BackendUnavailableError, IndexMismatchError
-from assistant.schema import Chunk
+from assistant.schema import Record
 from assistant.store.base import VectorStore, Where
+from assistant.store.records import Meta
 
 log = logging.getLogger(__name__)
 
@@ -221,10 +222,19 @@ def _is_missing_collection(exc: BaseException) -> bool:
     return isinstance(exc, NotFoundError) or ("collection" in text and "does not exist" in text)
 
 
-class ChromaStore(VectorStore):
+class ChromaStore(VectorStore[Meta], Generic[Meta]):
     def __init__(
-        self, client: Any, name: str, model_id: str, dim: int, *, create: bool = True
+        self,
+        client: Any,
+        name: str,
+        model_id: str,
+        dim: int,
+        *,
+        records: type[Meta],
+        create: bool = True,
     ) -> None:
+        """records: the metadata type of this collection (ChunkMeta or SentenceMeta)."""
+        self.records: type[Meta] = records
         self._embedded = _Embedded.for_client(client)
         if self._embedded is not None:
             # Another store of this process may already have moved to a newer client.
@@ -373,7 +383,7 @@ class ChromaStore(VectorStore):
     def exists(self) -> bool:
         return self._collection is not None
 
-    def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+    def upsert(self, chunks: Sequence[Record[Meta]], vectors: np.ndarray) -> None:
         if not chunks:
             return
         for start in range(0, len(chunks), _WRITE_BATCH):
@@ -384,22 +394,24 @@ class ChromaStore(VectorStore):
                     "upsert",
                     ids=[x.chunk_id for x in part],
                     documents=[x.text for x in part],
-                    metadatas=[x.metadata for x in part],
+                    metadatas=[x.meta.to_store() for x in part],
                     embeddings=np.asarray(part_vectors, dtype=np.float32),
                 ),
                 default=None,
             )
         self._bump_generation()
 
-    def update_metadata(self, chunks: Sequence[Chunk]) -> None:
+    def update_metadata(
+        self, chunks: Sequence[Record[Meta]], replacing: Mapping[str, Meta] | None = None
+    ) -> None:
         if not chunks:
             return
+        replacing = replacing or {}
         for start in range(0, len(chunks), _WRITE_BATCH):
             part = chunks[start : start + _WRITE_BATCH]
+            metadatas = [x.meta.to_store(replacing.get(x.chunk_id)) for x in part]
             self._call(
-                _method(
-                    "update", ids=[x.chunk_id for x in part], metadatas=[x.metadata for x in part]
-                ),
+                _method("update", ids=[x.chunk_id for x in part], metadatas=metadatas),
                 default=None,
             )
         self._bump_generation()
@@ -418,14 +430,14 @@ class ChromaStore(VectorStore):
         self._bump_generation()
 
     # Reads ------------------------------------------------------------------------------------
-    def get_where(self, where: Where) -> list[tuple[Chunk, np.ndarray]]:
+    def get_where(self, where: Where) -> list[tuple[Record[Meta], np.ndarray]]:
         return self._get_with_vectors(where=where)
 
-    def get_with_vectors(self, ids: Sequence[str]) -> list[tuple[Chunk, np.ndarray]]:
+    def get_with_vectors(self, ids: Sequence[str]) -> list[tuple[Record[Meta], np.ndarray]]:
         # By id is 10-30x cheaper than the same records through a metadata filter at 100k+.
         return self._get_with_vectors(ids=list(ids)) if ids else []
 
-    def _get_with_vectors(self, **selector: Any) -> list[tuple[Chunk, np.ndarray]]:
+    def _get_with_vectors(self, **selector: Any) -> list[tuple[Record[Meta], np.ndarray]]:
         page = self._call(
             lambda c: c.get(**selector, include=["documents", "metadatas", "embeddings"]),
             default=None,
@@ -434,7 +446,7 @@ class ChromaStore(VectorStore):
             return []
         return [
             (chunk, np.asarray(vector, dtype=np.float32))
-            for chunk, vector in zip(_to_chunks(page), page["embeddings"], strict=True)
+            for chunk, vector in zip(self._records(page), page["embeddings"], strict=True)
         ]
 
     def _pages(self, include: list[str], batch: int) -> Iterator[dict[str, Any]]:
@@ -455,17 +467,20 @@ class ChromaStore(VectorStore):
             ids.extend(page["ids"])
         return ids
 
-    def metadata_by_id(self) -> dict[str, dict[str, Any]]:
-        result: dict[str, dict[str, Any]] = {}
+    def metadata_by_id(self) -> dict[str, Meta]:
+        result: dict[str, Meta] = {}
+        read = self.records.from_store
         for page in self._pages(["metadatas"], 5000):
-            result.update(zip(page["ids"], page["metadatas"], strict=True))
+            result.update(
+                (i, read(raw)) for i, raw in zip(page["ids"], page["metadatas"], strict=True)
+            )
         return result
 
-    def iter_chunks(self, batch: int = 2000) -> Iterator[Chunk]:
+    def iter_chunks(self, batch: int = 2000) -> Iterator[Record[Meta]]:
         for page in self._pages(["documents", "metadatas"], batch):
-            yield from _to_chunks(page)
+            yield from self._records(page)
 
-    def get(self, ids: Sequence[str]) -> list[Chunk]:
+    def get(self, ids: Sequence[str]) -> list[Record[Meta]]:
         if not ids:
             return []
         page = self._call(
@@ -473,12 +488,12 @@ class ChromaStore(VectorStore):
         )
         if page is None:
             return []
-        by_id = {c.chunk_id: c for c in _to_chunks(page)}
+        by_id = {c.chunk_id: c for c in self._records(page)}
         return [by_id[i] for i in ids if i in by_id]
 
     def query(
         self, vector: np.ndarray, k: int, where: Where | None = None
-    ) -> list[tuple[Chunk, float]]:
+    ) -> list[tuple[Record[Meta], float]]:
         result = self._call(
             lambda c: c.query(
                 query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
@@ -500,17 +515,19 @@ class ChromaStore(VectorStore):
         ):
             if meta is None:
                 continue  # deleted by another process while we searched; gone next time
-            chunk = Chunk(
-                chunk_id=chunk_id,
-                doc_id=str(meta.get("doc_id", "")),
-                text=text,
-                metadata=dict(meta),
-            )
+            chunk = Record(chunk_id, text, self.records.from_store(meta))
             hits.append((chunk, 1.0 - float(distance)))
         return hits
 
     def count(self) -> int:
         return int(self._call(lambda c: c.count(), default=0))
+
+    def _records(self, page: dict[str, Any]) -> Iterator[Record[Meta]]:
+        read = self.records.from_store
+        for record_id, text, raw in zip(
+            page["ids"], page["documents"], page["metadatas"], strict=True
+        ):
+            yield Record(record_id, text, read(raw))
 
     def info(self) -> dict[str, Any]:
         return {"collection": self.name, "embedding_model": self.model_id, "dim": self.dim}
@@ -519,10 +536,3 @@ class ChromaStore(VectorStore):
 def _method(name: str, **kwargs: Any) -> Callable[[Any], Any]:
     """collection.<name>(**kwargs) as a callable for ChromaStore._call."""
     return lambda collection: getattr(collection, name)(**kwargs)
-
-
-def _to_chunks(page: dict[str, Any]) -> Iterator[Chunk]:
-    for chunk_id, text, meta in zip(page["ids"], page["documents"], page["metadatas"], strict=True):
-        yield Chunk(
-            chunk_id=chunk_id, doc_id=str(meta.get("doc_id", "")), text=text, metadata=dict(meta)
-        )

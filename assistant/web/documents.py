@@ -22,6 +22,7 @@ from assistant.core import Assistant
 from assistant.ingest.loaders import SUPPORTED_SUFFIXES
 from assistant.retrieve import Filters
 from assistant.settings import Settings
+from assistant.store.records import ChunkMeta
 from assistant.web.auth import Caller
 
 LIBRARY_DIR = "library"
@@ -80,25 +81,28 @@ class Library:
     def documents(self, caller: Caller | None) -> list[DocumentInfo]:
         """Indexed documents the caller's groups may see (caller=None: all), by title."""
         visible = caller.filters() if caller else Filters()
-        found: dict[str, dict[str, Any]] = {}
+        first: dict[str, ChunkMeta] = {}
+        chunks: dict[str, int] = {}
+        pages: dict[str, int | None] = {}
         for meta in self.assistant.store.metadata_by_id().values():
             if not visible.allows(meta):
                 continue
-            doc = found.setdefault(str(meta.get("doc_id")), {"chunks": 0, "pages": None, **meta})
-            doc["chunks"] += 1
-            if isinstance(meta.get("page"), int):
-                doc["pages"] = max(doc["pages"] or 0, int(meta["page"]))
+            first.setdefault(meta.doc_id, meta)
+            chunks[meta.doc_id] = chunks.get(meta.doc_id, 0) + 1
+            pages.setdefault(meta.doc_id, None)
+            if meta.page is not None:
+                pages[meta.doc_id] = max(pages[meta.doc_id] or 0, meta.page)
         documents = [
             DocumentInfo(
                 id=doc_id,
-                title=str(doc.get("title") or doc_id),
-                language=str(doc.get("language") or ""),
-                pages=doc["pages"],
-                chunks=doc["chunks"],
-                groups=[g for g in str(doc.get("groups") or "").split(",") if g],
+                title=meta.title or doc_id,
+                language=meta.language,
+                pages=pages[doc_id],
+                chunks=chunks[doc_id],
+                groups=list(meta.groups),
                 modified=self._modified(doc_id),
             )
-            for doc_id, doc in found.items()
+            for doc_id, meta in first.items()
         ]
         return sorted(documents, key=lambda d: (d.title.lower(), d.id))
 
@@ -150,7 +154,7 @@ class Library:
         store, sentences = self.assistant.store, self.assistant.sentences
         with self._lock, writer_lock(lock_path(s.index_dir, s.collection)):
             store.follow_writes()
-            ids = [i for i, m in store.metadata_by_id().items() if m.get("doc_id") == doc_id]
+            ids = [i for i, m in store.metadata_by_id().items() if m.doc_id == doc_id]
             if ids:
                 store.delete(ids)
                 sentences.delete_where({"parent": {"$in": ids}})

@@ -156,24 +156,24 @@ class Originals:
     def chunk(self, chunk_id: str, caller: Caller) -> Chunk:
         """The chunk, if the caller may retrieve it; a 404 for one outside its groups too."""
         found = self.assistant.store.get([chunk_id])
-        if not found or not caller.filters().allows(found[0].metadata):
+        if not found or not caller.filters().allows(found[0].meta):
             raise HTTPException(404, "no such passage")
         return found[0]
 
     def page_text(self, chunk: Chunk) -> str:
         """The text of the chunk's page as indexed: its chunks in order (overlaps and all)."""
-        page = chunk.metadata.get("page")
+        page = chunk.meta.page
         siblings = [
             c
-            for c, _ in self.assistant.store.get_where({"doc_id": str(chunk.doc_id)})
-            if c.metadata.get("page") == page
+            for c, _ in self.assistant.store.get_where({"doc_id": chunk.doc_id})
+            if c.meta.page == page
         ]
-        siblings.sort(key=lambda c: int(c.metadata.get("chunk_index") or 0))
+        siblings.sort(key=lambda c: c.meta.chunk_index)
         return "\n\n".join(c.text for c in siblings) or chunk.text
 
     def pdf_path(self, chunk: Chunk) -> Path | None:
-        path = Path(str(chunk.metadata.get("path") or ""))
-        if path.suffix.lower() == ".pdf" and path.is_file() and chunk.metadata.get("page"):
+        path = Path(chunk.meta.path)
+        if path.suffix.lower() == ".pdf" and path.is_file() and chunk.meta.page:
             return path
         return None
 
@@ -196,9 +196,9 @@ def originals_router(originals: Originals, ui_language: str) -> APIRouter:
             ui_language, requested=lang, accept_language=request.headers.get("accept-language")
         )
         e = html.escape
-        meta = chunk.metadata
-        title = str(meta.get("title") or meta.get("source") or chunk.doc_id)
-        page = meta.get("page")
+        meta = chunk.meta
+        title = meta.title or meta.source or chunk.doc_id
+        page = meta.page
         where = f"{title} · {t('page', ui)} {page}" if page else title
         pdf = originals.pdf_path(chunk)
         if pdf is not None:
@@ -217,7 +217,7 @@ def originals_router(originals: Originals, ui_language: str) -> APIRouter:
             f"<title>{e(where)}</title><style>{_PAGE_CSS}</style></head><body>"
             f'<header><a href="javascript:history.length > 1 ? history.back() : window.close()"'
             f' id="back">← {e(back)}</a></header><main><h1>{e(where)}</h1>'
-            f'<p class="file">{e(str(meta.get("source") or ""))}</p>{quote}{note}{body}'
+            f'<p class="file">{e(meta.source)}</p>{quote}{note}{body}'
             "</main></body></html>"
         )
         return HTMLResponse(document, headers={"Cache-Control": "private, no-store"})
@@ -231,7 +231,7 @@ def originals_router(originals: Originals, ui_language: str) -> APIRouter:
         pdf = originals.pdf_path(chunk)
         if pdf is None:
             raise HTTPException(404, "the passage is not from a PDF page")
-        png, _ = render_pdf_page(pdf, int(chunk.metadata["page"]), q)
+        png, _ = render_pdf_page(pdf, int(chunk.meta.page or 1), q)
         return Response(png, media_type="image/png", headers={"Cache-Control": "private"})
 
     return router

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from assistant.schema import Chunk
+from assistant.store.records import LexicalMeta
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STEMMER_NAMES = {
@@ -35,8 +35,6 @@ _STEMMER_NAMES = {
     "et": "estonian",
     "ru": "russian",
 }
-# The chunk metadata an access filter may ask about; the rest stays in the store.
-META_KEYS = ("doc_id", "language", "groups")
 
 
 @cache
@@ -70,9 +68,18 @@ def fingerprint(ids: Iterable[str]) -> str:
     return f"{count}:{digest.hexdigest()[:24]}"
 
 
-def intern_value(value: Any) -> Any:
-    # Chunks of one document repeat doc_id, language and groups: share the strings.
-    return sys.intern(value) if isinstance(value, str) else value
+class SharedMeta:
+    """Chunks of one document repeat doc_id, language and groups: one LexicalMeta each."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str, tuple[str, ...]], LexicalMeta] = {}
+
+    def __call__(self, doc_id: str, language: str, groups: Iterable[str]) -> LexicalMeta:
+        key = (str(doc_id), str(language), tuple(str(g) for g in groups))
+        found = self._seen.get(key)
+        if found is None:
+            found = self._seen[key] = LexicalMeta(*key)
+        return found
 
 
 @dataclass(frozen=True)
@@ -81,7 +88,8 @@ class IndexVersion:
     concurrent search never sees ids of one version with scores of another."""
 
     ids: list[str] = field(default_factory=list)
-    meta: list[dict[str, Any]] = field(default_factory=list)
+    # What an access filter may ask about each chunk; the rest stays in the store.
+    meta: list[LexicalMeta] = field(default_factory=list)
     languages: list[str] = field(default_factory=list)
     fingerprint: str = ""
     generation: str = ""
@@ -92,12 +100,14 @@ class IndexVersion:
 def build_version(chunks: Iterable[Chunk], generation: str = "") -> IndexVersion:
     import bm25s
 
-    ids, meta, corpus = [], [], []
+    ids: list[str] = []
+    meta: list[LexicalMeta] = []
+    corpus = []
+    shared = SharedMeta()
     for chunk in chunks:
-        language = str(chunk.metadata.get("language", "und"))
         ids.append(chunk.chunk_id)
-        meta.append({k: intern_value(chunk.metadata.get(k)) for k in META_KEYS})
-        corpus.append(tokenize(chunk.indexed_text(), [language]))
+        meta.append(shared(chunk.meta.doc_id, chunk.meta.language, chunk.meta.groups))
+        corpus.append(tokenize(chunk.indexed_text(), [chunk.meta.language]))
     bm25 = None
     if ids:
         bm25 = bm25s.BM25()
@@ -105,7 +115,7 @@ def build_version(chunks: Iterable[Chunk], generation: str = "") -> IndexVersion
     return IndexVersion(
         ids=ids,
         meta=meta,
-        languages=sorted({str(m["language"]) for m in meta}),
+        languages=sorted({m.language for m in meta}),
         fingerprint=fingerprint(ids),
         generation=generation,
         bm25=bm25,
@@ -118,7 +128,7 @@ def search_version(
     question: str,
     k: int,
     question_language: str,
-    allowed: Callable[[dict[str, Any]], bool] | None = None,
+    allowed: Callable[[LexicalMeta], bool] | None = None,
 ) -> list[tuple[str, float]]:
     if version.bm25 is None or not version.ids or k <= 0:
         return []

@@ -19,12 +19,13 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from assistant.store.lexical.bm25 import META_KEYS, IndexVersion, fingerprint, intern_value
+from assistant.store.lexical.bm25 import IndexVersion, SharedMeta, fingerprint
 
 # The name the module had before it became a package, so logging configs still match.
 log = logging.getLogger("assistant.store.lexical")
 
-_FORMAT_VERSION = 1
+# 2: groups saved as a list (1 held them comma-joined; such a cache is rebuilt once).
+_FORMAT_VERSION = 2
 
 
 @contextlib.contextmanager
@@ -54,7 +55,7 @@ def save(directory: Path, version: IndexVersion) -> None:
             "fingerprint": version.fingerprint,
             "generation": version.generation,
             "ids": version.ids,
-            "meta": version.meta,
+            "meta": [[m.doc_id, m.language, list(m.groups)] for m in version.meta],
             "languages": version.languages,
         }
         (tmp / "state.json").write_text(json.dumps(document), encoding="utf-8")
@@ -101,7 +102,10 @@ def read(directory: Path) -> IndexVersion | None:
             if document.get("version") != _FORMAT_VERSION:
                 return None
             ids = [str(i) for i in document["ids"]]
-            meta = [{k: intern_value(m.get(k)) for k in META_KEYS} for m in document["meta"]]
+            shared = SharedMeta()
+            meta = [
+                shared(doc_id, language, groups) for doc_id, language, groups in document["meta"]
+            ]
             if len(meta) != len(ids):
                 raise ValueError("the metadata list and the id list differ in length")
             if fingerprint(ids) != document["fingerprint"]:

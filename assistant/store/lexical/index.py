@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 from assistant.schema import Chunk
 from assistant.store.lexical import cache
 from assistant.store.lexical.bm25 import IndexVersion, build_version, fingerprint, search_version
 from assistant.store.lexical.refresh import LexicalSource, StoreFollower
+from assistant.store.records import LexicalMeta
 
 
 class LexicalIndex:
@@ -40,7 +40,7 @@ class LexicalIndex:
         return self.current.ids
 
     @property
-    def meta(self) -> list[dict[str, Any]]:
+    def meta(self) -> list[LexicalMeta]:
         return self.current.meta
 
     @property
@@ -96,7 +96,7 @@ class LexicalIndex:
         question: str,
         k: int,
         question_language: str,
-        allowed: Callable[[dict[str, Any]], bool] | None = None,
+        allowed: Callable[[LexicalMeta], bool] | None = None,
     ) -> list[tuple[str, float]]:
         self._follower.refresh_if_due()
         return search_version(self.current, question, k, question_language, allowed)
