@@ -242,7 +242,7 @@ class ExtractiveBackend(AnswerBackend):
         own_terms = [
             content_terms(
                 f"{c.text} {c.context} {_header_words(c)} {' '.join(glossary_words(c.text))} "
-                f"{' '.join(lexicon_words(c.text, str(c.passage.meta.get('language') or '')))}",
+                f"{' '.join(lexicon_words(c.text, c.passage.meta.language))}",
                 languages,
             )
             for c in candidates
