@@ -114,6 +114,7 @@ class Assistant:
             dense_weight=s.dense_weight,
             lexical_weight=s.lexical_weight,
             sentence_weight=s.sentence_weight,
+            translation_weight=s.translation_weight,
             dedup_threshold=s.dedup_threshold,
             reranker=Reranker(s.reranker_path) if s.reranker_path else None,
         )

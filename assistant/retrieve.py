@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from assistant.answer.tables import translations
 from assistant.schema import Chunk, ScoredChunk, SentenceRecord
 from assistant.store.base import VectorStore, Where
 from assistant.store.lexical import LexicalIndex
@@ -96,6 +98,7 @@ class HybridRetriever:
         dense_weight: float = 1.0,
         lexical_weight: float = 1.0,
         sentence_weight: float = 1.0,
+        translation_weight: float = 0.5,
         dedup_threshold: float = 0.95,
         reranker: Reranker | None = None,
     ) -> None:
@@ -108,6 +111,7 @@ class HybridRetriever:
         self.dense_weight = dense_weight
         self.lexical_weight = lexical_weight
         self.sentence_weight = sentence_weight
+        self.translation_weight = translation_weight
         self.dedup_threshold = dedup_threshold
         self.reranker = reranker
 
@@ -138,6 +142,15 @@ class HybridRetriever:
 
         started = time.perf_counter()
         lexical = self.lexical.search(question, self.candidates, language, filters.allows)
+        # The words the documents' other languages use for the concepts the question names
+        # ("bokslut" -> "tilinpäätös"): a word search that crosses languages. It ranks beside
+        # the others with less weight: a concept word is weaker evidence than a question word.
+        translated: list[tuple[str, float]] = []
+        words = translations(question, language) if self.translation_weight else set()
+        if words and set(self.lexical.languages) - {language}:
+            translated = self.lexical.search(
+                " ".join(sorted(words)), self.candidates, language, filters.allows
+            )
         timings["lexical"] = (time.perf_counter() - started) * 1000
 
         started = time.perf_counter()
@@ -147,7 +160,9 @@ class HybridRetriever:
         lexical_weight = self.lexical_weight
         if language not in self.lexical.languages:
             lexical_weight = 0.0
-        fused = self._fuse(dense, [(i, 0.0) for i in by_sentence], lexical, lexical_weight)
+        fused = self._fuse(
+            dense, [(i, 0.0) for i in by_sentence], lexical, lexical_weight, translated
+        )
         # Chunks reached through a sentence are fetched by id: check their own current
         # metadata, since sentence records keep the groups they were written with.
         fused = [c for c in fused if filters.allows(c.chunk.meta)]
@@ -185,6 +200,7 @@ class HybridRetriever:
         sentence_ranked: list[tuple[str, float]],
         lexical: list[tuple[str, float]],
         lexical_weight: float,
+        translated: Sequence[tuple[str, float]] = (),
     ) -> list[ScoredChunk]:
         by_id: dict[str, ScoredChunk] = {}
         for rank, (chunk, similarity) in enumerate(dense):
@@ -194,11 +210,12 @@ class HybridRetriever:
                 dense_rank=rank,
                 similarity=similarity,
             )
-        missing = [i for i, _ in [*sentence_ranked, *lexical] if i not in by_id]
+        missing = [i for i, _ in [*sentence_ranked, *lexical, *translated] if i not in by_id]
         fetched = {c.chunk_id: c for c in self.store.get(list(dict.fromkeys(missing)))}
         for ranking, weight, is_lexical in (
             (sentence_ranked, self.sentence_weight, False),
             (lexical, lexical_weight, True),
+            (translated, self.translation_weight, False),
         ):
             for rank, (chunk_id, _) in enumerate(ranking):
                 scored = by_id.get(chunk_id)

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     dense_weight: float = Field(0.5, ge=0)
     lexical_weight: float = Field(0.3, ge=0)
     sentence_weight: float = Field(1.0, ge=0)
+    # BM25 over the words the documents' other languages use for the concepts a question
+    # names (lexicon and glossary of assistant/text/profiles); 0 turns it off.
+    translation_weight: float = Field(0.5, ge=0)
     reranker_path: Path | None = None
     dedup_threshold: float = Field(0.95, gt=0, le=1)
 

@@ -18,6 +18,7 @@ from assistant.answer.tables import (
     parse_header,
     pick_column,
     row_cells,
+    translations,
 )
 from assistant.core import Assistant
 from assistant.language import detect_question_language
@@ -601,6 +602,19 @@ def test_general_public_sector_words_cross_languages_through_the_lexicon(
     answer = corpus_assistant.ask(question)
     assert not answer.refused, answer.answer
     assert expected in answer.answer, answer.answer
+
+
+def test_a_word_search_crosses_languages_through_the_concepts_a_question_names(
+    corpus_assistant: Assistant,
+) -> None:
+    # "bokslut" / "stadsstyrelsen": neither e5 nor a Swedish word search reached the Finnish
+    # sentence, and the question was refused; the words Finnish uses for both concepts
+    # ("tilinpäätös", "KH") find it.
+    assert {"tilinpäätös", "kh"} <= translations("Lahtis bokslut i stadsstyrelsen", "sv")
+    assert not translations("bokslut", "sv") & {"bokslut", "bokslutet"}
+    answer = corpus_assistant.ask("När behandlades Lahtis bokslut för 2024 i stadsstyrelsen?")
+    assert not answer.refused, answer.answer
+    assert "24.3.2025" in answer.answer, answer.answer
 
 
 def test_how_many_is_answered_by_a_count_not_by_a_sum_of_money(

@@ -151,19 +151,32 @@ def lexicon_words(text: str, language: str) -> set[str]:
     own language ("tarjouspyyntö" also reads as "tender" and "anbudsförfrågan"); for
     matching only. Only the text's language names them: "system" or "report" in a German
     manual is no English word."""
+    concepts = _concepts("lexicon")
+    return {word for concept in _lexicon_concepts(text, language) for word in concepts[concept]}
+
+
+def translations(question: str, language: str) -> set[str]:
+    """The words other languages use for the domain and public-sector concepts a question
+    names ("bokslut" -> "tilinpäätös", "financial statements"; "stadsstyrelsen" ->
+    "kaupunginhallitu"): what a word search in the documents' languages can look for."""
+    words = glossary_words(question) | lexicon_words(question, language)
+    own = profiles().get(language)
+    if own is not None:
+        for terms in [*own.lexicon.values(), *own.glossary.values()]:
+            words -= terms
+    return words
+
+
+def _lexicon_concepts(text: str, language: str) -> set[str]:
     own = profiles().get(language)
     if own is None or not own.lexicon:
         return set()
-    concepts = _concepts("lexicon")
     lower = text.lower()
     words = set(re.findall(r"[\w+/.&-]+", lower))
     return {
-        word
+        concept
         for concept, terms in own.lexicon.items()
-        if any(
-            (term in lower) if len(term) > 4 or " " in term else (term in words) for term in terms
-        )
-        for word in concepts[concept]
+        if any((t in lower) if len(t) > 4 or " " in t else (t in words) for t in terms)
     }
 
 
