@@ -253,16 +253,37 @@ def eval_validate(
 
     items = load_dataset(dataset)
     assistant = _eval_assistant(_settings(collection=_eval_collection(corpus, collection)), corpus)
-    texts: dict[str, list[str]] = {}
+    # Each page rebuilt from its chunks at their offsets: chunks overlap, so joining them
+    # whole would repeat the text at every boundary and a passage running across one would
+    # not be found although it is verbatim in the document.
+    spans: dict[str, dict[int, dict[int, str]]] = {}
     for chunk in assistant.store.iter_chunks():
-        texts.setdefault(chunk.meta.source, []).append(chunk.text)
-        texts.setdefault(chunk.doc_id, []).append(chunk.text)
-    problems = validate_items(items, lambda doc: "\n".join(texts[doc]) if doc in texts else None)
+        for key in {chunk.meta.source, chunk.doc_id}:
+            page = spans.setdefault(key, {}).setdefault(chunk.meta.page or 0, {})
+            if len(chunk.text) > len(page.get(chunk.meta.char_start, "")):
+                page[chunk.meta.char_start] = chunk.text
+    texts = {
+        key: "\n".join(_rebuilt(pages[number]) for number in sorted(pages))
+        for key, pages in spans.items()
+    }
+    problems = validate_items(items, texts.get)
     for problem in problems:
         typer.echo(f"{dataset}: {problem}", err=True)
     typer.echo(f"{len(items)} items, {len(problems)} problems")
     if problems:
         raise typer.Exit(1)
+
+
+def _rebuilt(spans: dict[int, str]) -> str:
+    """A page's text from overlapping spans keyed by their start offset."""
+    text = ""
+    for start in sorted(spans):
+        span = spans[start]
+        if start >= len(text):
+            text += " " * (start - len(text)) + span
+        elif start + len(span) > len(text):
+            text = text[:start] + span
+    return text
 
 
 def _eval_collection(corpus: Path | None, collection: str | None) -> str | None:

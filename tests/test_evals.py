@@ -418,3 +418,14 @@ def test_reports_show_reliability_and_backends_side_by_side() -> None:
     assert "| metric | extractive | llamacpp |" in table
     assert "| answer accuracy (answerable, with valid citation) | 1.000 | 0.250 |" in table
     assert "| accuracy: unanswerable | 1.000 | 1.000 |" in table
+
+
+def test_validate_rebuilds_pages_from_overlapping_chunks() -> None:
+    from assistant.cli import _rebuilt
+
+    page = "Alpha beta gamma. Delta epsilon zeta. Eta theta iota."
+    # Two chunks overlapping on "Delta epsilon zeta.": joined whole, the passage across the
+    # boundary ("zeta. Eta") would appear nowhere and "Delta" twice.
+    spans = {0: page[:37], 18: page[18:]}
+    assert _rebuilt(spans) == page
+    assert _rebuilt({0: "Alpha", 10: "gamma"}) == "Alpha     gamma"
