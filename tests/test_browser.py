@@ -477,26 +477,63 @@ def test_language_send_copy_numbering_and_feedback_in_place(
     assert PDF_QUOTE in text and "](#" not in copied and "\\" not in copied
     assert sources.startswith("[1] Biblioteksplan 2026 · sivu 2: “"), copied
 
-    # Feedback on the first answer opens right below it, on screen, and thanks only when sent.
-    first = page.locator("#chatbot .message-buttons-left").first
-    first.locator("button").nth(2).click()  # copy, retry-or-not, dislike, like: dislike
+    # Feedback on each answer opens right below it, on screen, over the chat's area but never
+    # over the question box; Escape or Cancel closes it; thanks only once a comment is sent.
     box = page.locator("#feedback")
+    question = page.locator("#question textarea")
+    for which, close in (("last", "Escape"), ("first", "Peruuta")):
+        rated = getattr(page.locator("#chatbot .message-buttons-left"), which)
+        rated.locator("button").nth(-2).click()  # copy, retry-or-not, dislike, like: dislike
+        expect(box).to_be_visible()
+        expect(page.locator("#feedback-title")).to_contain_text("Palaute vastauksesta")
+        expect(page.locator("#feedback-status")).to_have_text("")
+        page.wait_for_function(
+            FEEDBACK_BELOW_ANSWER, arg=0 if which == "first" else -1, polling=100
+        )
+        assert not overlaps(box.bounding_box(), question.bounding_box()), which
+        assert in_viewport(box.locator("textarea"), {"width": 1400, "height": 1000})
+        if close == "Escape":
+            box.locator("textarea").press("Escape")
+        else:
+            box.get_by_role("button", name=close).click()
+        expect(box).to_be_hidden()
+        expect(question).to_be_visible()
+
+    first = page.locator("#chatbot .message-buttons-left").first
+    first.locator("button").nth(2).click()
     expect(box).to_be_visible()
-    page.wait_for_function(
-        """() => {
-          const box = document.querySelector('#feedback').getBoundingClientRect();
-          const rated = document.querySelector('#chatbot .message-buttons-left')
-            .getBoundingClientRect();
-          return box.top >= rated.bottom - 2 && box.top - rated.bottom < 60;
-        }"""
-    )
-    assert in_viewport(box.locator("textarea"), {"width": 1400, "height": 1000})
-    expect(page.locator("#feedback-status")).to_have_text("")
+    page.wait_for_function(FEEDBACK_BELOW_ANSWER, arg=0, polling=100)
     box.locator("textarea").fill("Hyvä")
     box.locator("button").filter(has_text="Lähetä kommentti").click()
     expect(page.locator("#feedback-status")).to_contain_text("Kiitos")
+    assert not overlaps(box.bounding_box(), question.bounding_box())
     save(page, tmp_path, "desktop.png")
     context.close()
+
+
+# The feedback box starts just below the rated answer's buttons (the answer given by index,
+# -1: the last) and ends inside the chat's area, its position settled for half a second.
+FEEDBACK_BELOW_ANSWER = """(index) => {
+  const rows = Array.from(document.querySelectorAll('#chatbot .message-buttons-left'));
+  const rated = rows[index < 0 ? rows.length + index : index].getBoundingClientRect();
+  const box = document.querySelector('#feedback').getBoundingClientRect();
+  const chat = document.querySelector('#chatbot').getBoundingClientRect();
+  const placed = box.top >= rated.bottom - 2 && box.top - rated.bottom < 60
+    && rated.top >= chat.top && box.bottom <= chat.bottom + 1;
+  const where = `${index}:${Math.round(box.top)}:${Math.round(rated.bottom)}`;
+  if (!placed || window.__placed !== where) {
+    window.__placed = placed ? where : null; window.__since = performance.now(); return false; }
+  return performance.now() - window.__since > 500; }"""
+
+
+def overlaps(a: dict[str, float] | None, b: dict[str, float] | None) -> bool:
+    assert a and b
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
 
 
 # Gradio's own words for its controls (its translation files): ?lang must choose them.

@@ -27,7 +27,8 @@ from assistant.settings import Settings
 from assistant.web.auth import Caller, RateLimiter, TokenAuth, rate_key
 from assistant.web.conversations import ConversationStore
 from assistant.web.documents import Library
-from assistant.web.feedback import MAX_COMMENT_CHARS, FeedbackStore
+from assistant.web.feedback import FeedbackStore
+from assistant.web.feedback_ui import feedback_panel, ratings
 from assistant.web.history import cap_history, exchanges_to_history, has_lone_surrogate
 from assistant.web.i18n import EXAMPLES, choose_language, client_texts, t
 from assistant.web.render import (
@@ -105,9 +106,6 @@ def create_chat(
             raise ui_error("not_signed_in", initial)
         return caller
 
-    def ratings(lang: str) -> list[tuple[str, str]]:
-        return [(t("rating_up", lang), "up"), (t("rating_down", lang), "down")]
-
     def header(lang: str) -> str:
         e = html.escape
         return f"<h1>{e(t('title', lang))}</h1><p>{e(t('subtitle', lang))}</p>"
@@ -183,15 +181,17 @@ def create_chat(
                     buttons=["copy"],
                     feedback_options=("Like", "Dislike"),
                 )
-                with gr.Column(visible=False, elem_id="feedback") as feedback_box:
-                    fb_title = gr.Markdown("")
-                    fb_turn = gr.Number(visible=False, precision=0)
-                    fb_rating = gr.Radio(ratings(initial), label=t("feedback_rating", initial))
-                    fb_comment = gr.Textbox(
-                        label=t("feedback_comment", initial), lines=2, max_length=MAX_COMMENT_CHARS
-                    )
-                    fb_send = gr.Button(t("feedback_send", initial), size="sm")
-                    fb_status = gr.Markdown("", elem_id="feedback-status")
+                fb = feedback_panel(
+                    chatbot=chatbot,
+                    turns_state=turns_state,
+                    lang_state=lang_state,
+                    store=store,
+                    limiter=feedback_limiter,
+                    caller_of=caller_of,
+                    ui_error=ui_error,
+                    initial=initial,
+                )
+                feedback_box, fb_rating = fb.box, fb.rating
                 notice = gr.HTML("", elem_id="refusal-notice")
                 with gr.Row(equal_height=True):
                     question = gr.Textbox(
@@ -247,8 +247,7 @@ def create_chat(
             (question, {"label": "question_label", "placeholder": "question_placeholder"}),
             (send, {"value": "send"}),
             (retrieved_box, {"label": "retrieved"}),
-            (fb_comment, {"label": "feedback_comment"}),
-            (fb_send, {"value": "feedback_send"}),
+            *fb.localised,
             (new_chat, {"value": "new_chat"}),
             (rename_box, {"label": "rename_label"}),
             (rename_btn, {"value": "rename"}),
@@ -531,68 +530,6 @@ def create_chat(
             inputs=[doc_filter, lang_state],
             outputs=[doc_filter, library_list, library_status],
             api_visibility="private",
-        )
-
-        def save(
-            number: int,
-            rating: str,
-            comment: str | None,
-            turns: Turns,
-            lang: str,
-            request: gr.Request,
-        ) -> None:
-            client = request.client.host if request.client else None
-            if feedback_limiter.hit(rate_key(caller_of(request), client)) is not None:
-                raise ui_error("rate_limited", lang)
-            store.record(
-                session=request.session_hash or "unknown",
-                turn=number,
-                caller=caller_of(request).id,
-                rating="up" if rating == "up" else "down",
-                answer=Answer.model_validate(turns[number - 1]["answer"]),
-                comment=comment,
-            )
-
-        def on_like(
-            turns: Turns, lang: str, like: gr.LikeData, request: gr.Request
-        ) -> tuple[Any, ...]:
-            index = like.index[0] if isinstance(like.index, (list, tuple)) else like.index
-            number = int(index) // 2 + 1
-            if like.liked not in (True, False) or not 1 <= number <= len(turns):
-                return (gr.skip(),) * 6
-            rating = "up" if like.liked else "down"
-            save(number, rating, None, turns, lang, request)
-            title = f"**{t('feedback_title', lang, n=number)}**"
-            return gr.update(visible=True), title, number, rating, "", ""
-
-        chatbot.like(
-            on_like,
-            inputs=[turns_state, lang_state],
-            outputs=[feedback_box, fb_title, fb_turn, fb_rating, fb_comment, fb_status],
-            api_visibility="private",
-        )
-
-        def send_feedback(
-            number: float | None,
-            rating: str | None,
-            comment: str | None,
-            turns: Turns,
-            lang: str,
-            request: gr.Request,
-        ) -> str:
-            turn = int(number or 0)
-            if not 1 <= turn <= len(turns) or rating not in ("up", "down"):
-                raise ui_error("feedback_unknown", lang)
-            if len(comment or "") > MAX_COMMENT_CHARS or has_lone_surrogate(comment):
-                raise ui_error("feedback_too_long", lang, n=MAX_COMMENT_CHARS)
-            save(turn, rating, (comment or "").strip(), turns, lang, request)
-            return t("feedback_thanks", lang)
-
-        fb_send.click(
-            send_feedback,
-            inputs=[fb_turn, fb_rating, fb_comment, turns_state, lang_state],
-            outputs=[fb_status],
-            api_name="feedback",
         )
 
     demo.queue(default_concurrency_limit=settings.concurrency, max_size=settings.queue_size)

@@ -176,6 +176,7 @@ STRINGS: dict[str, dict[Lang, str]] = {
     "copied": {"sv": "Kopierat", "fi": "Kopioitu", "en": "Copied"},
     "error": {"sv": "Fel", "fi": "Virhe", "en": "Error"},
     "close": {"sv": "Stäng", "fi": "Sulje", "en": "Close"},
+    "cancel": {"sv": "Avbryt", "fi": "Peruuta", "en": "Cancel"},
     "copy": {
         "sv": "Kopiera som text med källor",
         "fi": "Kopioi tekstinä lähteineen",

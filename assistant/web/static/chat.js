@@ -135,7 +135,12 @@
     // Gradio's drop zone names itself "Click to upload…" without the visible label.
     $$('#upload .upload-container[aria-label]').forEach((el) => el.removeAttribute('aria-label'));
   };
-  new MutationObserver(() => fixMessages()).observe(document.body, {
+  new MutationObserver(() => {
+    fixMessages();
+    // The box hidden by the server (a new or another conversation): the chat's room goes too.
+    const box = $('#feedback');
+    if (list && (!box || box.offsetParent === null)) closed();
+  }).observe(document.body, {
     subtree: true, childList: true, characterData: true,
     attributes: true, attributeFilter: ['aria-label'],
   });
@@ -191,21 +196,80 @@
       return;
     }
     // Like/dislike (the last two): the comment box opens right below the rated answer.
-    if (index >= all.length - 2) placeFeedback(message);
+    if (index >= all.length - 2) placeFeedback(message, button);
   }, true);
 
-  // The comment box is laid over the chat right below the rated answer (anchored to the
-  // answer's buttons), not at the foot of the chat where it may be out of sight.
+  // The comment box opens right below the rated answer, laid over the chat's own area and
+  // never beyond it, so the question box stays uncovered. The chat gets room at its end (a
+  // padding as tall as the box) and is scrolled so that the answer's buttons sit just above
+  // the box. Where the chat is too short for that (a phone) the box stays in the page's flow
+  // below the chat, the rated answer scrolled to the chat's lower edge.
   let rated = null;
-  const placeFeedback = (message) => {
+  let ratedButton = null;
+  let list = null;
+  const scroller = (el) => {
+    for (let p = el && el.parentElement; p; p = p.parentElement) {
+      const overflow = getComputedStyle(p).overflowY;
+      if (overflow === 'auto' || overflow === 'scroll') return p;
+    }
+    return null;
+  };
+  // The row of buttons under the rated answer: the first one after it in the page.
+  const ratedButtons = () => $$('#chatbot .message-buttons-left')
+    .find((b) => rated.compareDocumentPosition(b) & Node.DOCUMENT_POSITION_FOLLOWING) || rated;
+  const anchorFeedback = () => {
+    const box = $('#feedback');
+    if (!box || !rated || !rated.isConnected || !list || box.offsetParent === null) return;
+    const buttons = ratedButtons().getBoundingClientRect();
+    const view = list.getBoundingClientRect();
+    const height = box.offsetHeight;
+    const over = height + 16 < view.height * 0.8;
+    box.classList.toggle('anchored', over);
+    const room = over ? height + 12 : 8;
+    // Out of place (above the chat's top, or too low for the box): the answer is scrolled.
+    if (buttons.bottom < view.top + 24 || buttons.bottom > view.bottom - room) {
+      list.scrollTop += buttons.bottom - (view.bottom - room);
+    }
+    if (!over) { box.style.top = ''; return; }
+    const column = box.parentElement;
+    if (getComputedStyle(column).position === 'static') column.style.position = 'relative';
+    const base = column.getBoundingClientRect().top;
+    const top = ratedButtons().getBoundingClientRect().bottom + 4;
+    // Kept inside the chat's area whatever the reader scrolls to.
+    const clamped = Math.min(Math.max(top, view.top), view.bottom - height);
+    box.style.top = `${clamped - base}px`;
+  };
+  // Gradio's chatbot scrolls itself back to its end a moment after a rating (it was at the
+  // end when its value changed): for two seconds the rated answer is brought back, until the
+  // reader scrolls on their own. Later scrolling only moves the box with the answer.
+  let holding = 0;
+  const onScroll = () => {
+    if (performance.now() < holding) { anchorFeedback(); return; }
+    const box = $('#feedback');
+    if (box && box.classList.contains('anchored') && rated && list) {
+      const view = list.getBoundingClientRect();
+      const top = ratedButtons().getBoundingClientRect().bottom + 4;
+      const base = box.parentElement.getBoundingClientRect().top;
+      box.style.top = `${Math.min(Math.max(top, view.top), view.bottom - box.offsetHeight) - base}px`;
+    }
+  };
+  const release = () => { holding = 0; };
+  const placeFeedback = (message, button) => {
     rated = message;
+    ratedButton = button;
     const started = Date.now();
     const place = () => {
       const box = $('#feedback');
-      if (!box || box.offsetParent === null) {
+      if (!box || box.offsetParent === null || !scroller(message)) {
         if (Date.now() - started < 10000) requestAnimationFrame(place);
         return;
       }
+      if (list) list.style.paddingBottom = '';
+      list = scroller(message);
+      list.style.paddingBottom = `${box.offsetHeight + 16}px`;
+      holding = performance.now() + 2000;
+      list.addEventListener('scroll', onScroll);
+      ['wheel', 'touchstart', 'keydown', 'mousedown'].forEach((e) => list.addEventListener(e, release));
       anchorFeedback();
       box.scrollIntoView({ block: 'nearest' });
       const area = box.querySelector('textarea');
@@ -213,20 +277,33 @@
     };
     requestAnimationFrame(place);
   };
-  const anchorFeedback = () => {
-    const box = $('#feedback');
-    if (!box || !rated || box.offsetParent === null) return;
-    const column = box.parentElement;
-    const row = rated.closest('.message-row') || rated;
-    const buttons = row.nextElementSibling && row.nextElementSibling.matches('.message-buttons, .message-buttons *, [class*="message-buttons"]')
-      ? row.nextElementSibling : row;
-    if (getComputedStyle(column).position === 'static') column.style.position = 'relative';
-    const top = buttons.getBoundingClientRect().bottom - column.getBoundingClientRect().top + 4;
-    box.classList.add('anchored');
-    box.style.top = `${Math.max(0, top)}px`;
-  };
-  document.addEventListener('scroll', anchorFeedback, true);
   window.addEventListener('resize', anchorFeedback);
+  // Closed (Cancel, Escape): the chat loses its extra room and the keyboard goes back to the
+  // thumb that opened the box.
+  const closed = () => {
+    if (list) {
+      list.style.paddingBottom = '';
+      list.removeEventListener('scroll', onScroll);
+    }
+    const target = ratedButton && ratedButton.isConnected ? ratedButton : null;
+    rated = null;
+    ratedButton = null;
+    list = null;
+    return target;
+  };
+  window.assistantFeedbackClosed = () => {
+    const target = closed();
+    if (target) target.focus({ preventScroll: true });
+  };
+  document.addEventListener('keydown', (event) => {
+    if (event.key !== 'Escape') return;
+    const inside = event.target.closest && event.target.closest('#feedback, #chatbot');
+    const cancel = $('#feedback-cancel');
+    if (!inside || !cancel || cancel.offsetParent === null) return;
+    event.preventDefault();
+    event.stopPropagation();
+    cancel.click();
+  }, true);
 
   // Send: not for an empty question; a counter near the length limit.
   const syncSend = () => {
