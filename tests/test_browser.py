@@ -686,27 +686,43 @@ def test_phone_layout_and_narrow_embed(
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     save(page, tmp_path, "phone.png")
     link = ask(page, SV_QUESTION)
-    link.click()
-    passage = page.locator("#sources details[open]")
-    expect(passage).to_contain_text(STOCKHOLM)
-    # The passage (below the chat on a phone) comes into sight, with a way back.
+    # A citation opens its passage in a drawer inside the screen, the chat staying as it was.
+    page.wait_for_function(ANSWERED)
+    # Gradio's chatbot scrolls itself to its end a moment after an answer: measured once still.
     page.wait_for_function(
-        """() => { const r = document.querySelector('#sources details[open]')
-                     .getBoundingClientRect(); return r.top >= 0 && r.top < innerHeight; }"""
-    )
-    page.locator("#back-to-answer").click()
-    # In sight, and still in sight a second later: Gradio's chatbot scrolled itself to its end
-    # again half a second after the first scroll back (the link left the view).
-    page.wait_for_function(
-        """() => { const r = document.querySelector('#chatbot a[href^="#src-"]')
-                     .getBoundingClientRect();
-                   if (!(r.top >= 0 && r.bottom <= innerHeight)) {
-                     window.__inSight = 0; return false; }
-                   window.__inSight = window.__inSight || performance.now();
-                   return performance.now() - window.__inSight > 1000; }""",
+        f"""() => {{ const now = JSON.stringify(({CHAT_SCROLL})());
+          if (window.__scroll !== now) {{
+            window.__scroll = now; window.__since = performance.now(); }}
+          return performance.now() - window.__since > 1000; }}""",
         polling=100,
     )
-    expect(page.locator("#back-to-answer")).to_have_count(0)
+    link.scroll_into_view_if_needed()
+    before = page.evaluate(CHAT_SCROLL)
+    url = page.url
+    for close in ("button", "Escape", "Back"):
+        link = page.locator('#chatbot a[href^="#src-"]').first
+        link.click()
+        drawer = page.get_by_role("dialog")
+        expect(drawer).to_be_visible()
+        expect(drawer).to_contain_text(STOCKHOLM)
+        expect(drawer.locator("blockquote").first).to_be_visible()
+        assert in_viewport(drawer, PHONE)
+        back = drawer.get_by_role("button", name=t("back_to_chat", "sv"))
+        assert in_viewport(back, PHONE)
+        expect(back).to_be_focused()
+        if close == "button":
+            save(page, tmp_path, "phone-drawer.png")
+            back.click()
+        elif close == "Escape":
+            page.keyboard.press("Escape")
+        else:  # the phone's own Back button
+            page.go_back()
+        expect(page.locator("#source-drawer")).to_have_count(0)
+        assert page.url == url  # not navigated away
+        # Back where the reader was: the same scroll positions, the citation in sight.
+        assert page.evaluate(CHAT_SCROLL) == before, close
+        assert in_viewport(page.locator('#chatbot a[href^="#src-"]').first, PHONE), close
+        expect(page.locator('#chatbot a[href^="#src-"]').first).to_be_focused()
     context.close()
 
     pages.pages["/narrow.html"] = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
@@ -722,6 +738,13 @@ def test_phone_layout_and_narrow_embed(
     assert inner.evaluate("document.documentElement.scrollWidth") <= 360
     ask(frame, SV_QUESTION)
     narrow.context.close()
+
+
+# The page's and the chat's scroll positions.
+CHAT_SCROLL = """() => { const all = Array.from(document.querySelectorAll('#chatbot *'));
+  const list = all.find((e) => ['auto', 'scroll'].includes(getComputedStyle(e).overflowY)
+    && e.scrollHeight > e.clientHeight);
+  return [Math.round(window.scrollY), list ? Math.round(list.scrollTop) : null]; }"""
 
 
 def serious_violations(page: Any, axe: Path) -> list[str]:

@@ -20,47 +20,101 @@
     for (let p = el; p; p = p.parentElement) { if (p.tagName === 'DETAILS') p.open = true; }
     $$('details.source.highlight').forEach((e) => e.classList.remove('highlight'));
     el.classList.add('highlight');
-    // Instant on a phone (and for reduced motion): a smooth scroll still running would carry
-    // the page away again after "back to the answer".
-    const still = window.innerWidth <= 640 || matchMedia('(prefers-reduced-motion: reduce)').matches;
+    const still = matchMedia('(prefers-reduced-motion: reduce)').matches;
     el.scrollIntoView({ behavior: still ? 'auto' : 'smooth', block: 'nearest' });
     const summary = el.querySelector('summary');
     if (summary) summary.focus({ preventScroll: true });
   };
-  // When the passage is out of the chat's sight (a phone, where the sources are below the
-  // chat), a button leads back to the answer.
-  const backButton = (link) => {
-    let back = document.getElementById('back-to-answer');
-    if (back) back.remove();
-    if (window.innerWidth > 640) return;
-    back = document.createElement('button');
-    back.id = 'back-to-answer';
-    back.type = 'button';
-    back.textContent = `↑ ${texts().back_to_chat || 'Back'}`;
-    const href = link.getAttribute('href');
-    back.addEventListener('click', () => {
-      // The chat may have re-rendered the answer since (a stream finishing): the clicked
-      // link is then a new element with the same target.
-      const target = () => (link.isConnected
-        ? link : document.querySelector(`#chatbot a[href="${href}"]`) || link);
-      // Gradio's chatbot scrolls itself to its end shortly after a layout change (on a phone
-      // the link left the view again within half a second): bring it back until that settles.
-      const bring = () => target().scrollIntoView({ block: 'center' });
-      bring();
-      requestAnimationFrame(bring);
-      [250, 700, 1500].forEach((ms) => setTimeout(bring, ms));
-      target().focus({ preventScroll: true });
-      back.remove();
-    });
-    document.body.appendChild(back);
+  // On a phone the sources panel is far below the chat: the passage opens in a drawer over
+  // the chat instead, and Close, Escape, a tap beside it or the phone's Back button lead back
+  // to the chat as it was (nothing below it scrolls; focus returns to the citation).
+  const phone = () => window.innerWidth <= 640;
+  const chatScroller = (el) => {
+    for (let p = el && el.parentElement; p; p = p.parentElement) {
+      if (['auto', 'scroll'].includes(getComputedStyle(p).overflowY)) return p;
+    }
+    return null;
   };
+  let drawer = null;
+  const closeDrawer = (fromHistory) => {
+    if (!drawer) return;
+    const { element, link, href, scrollY, list, listTop } = drawer;
+    drawer = null;
+    element.remove();
+    window.scrollTo(0, scrollY);
+    if (list && list.isConnected) list.scrollTop = listTop;
+    if (!fromHistory && history.state && history.state.assistantDrawer) history.back();
+    const target = link.isConnected ? link : document.querySelector(`#chatbot a[href="${href}"]`);
+    if (target) target.focus({ preventScroll: true });
+  };
+  const openDrawer = (link, id) => {
+    const passage = root().querySelector('#' + CSS.escape(id));
+    if (!passage) return;
+    closeDrawer(false);
+    const s = texts();
+    const element = document.createElement('div');
+    element.id = 'source-drawer';
+    const sheet = document.createElement('div');
+    sheet.className = 'sheet';
+    sheet.setAttribute('role', 'dialog');
+    sheet.setAttribute('aria-modal', 'true');
+    sheet.setAttribute('aria-labelledby', 'source-drawer-title');
+    const bar = document.createElement('div');
+    bar.className = 'bar';
+    const title = document.createElement('h2');
+    title.id = 'source-drawer-title';
+    title.textContent = passage.querySelector('summary').textContent.replace(/\s+/g, ' ').trim();
+    const close = document.createElement('button');
+    close.type = 'button';
+    close.className = 'close';
+    close.textContent = `← ${s.back_to_chat || 'Back'}`;
+    close.addEventListener('click', () => closeDrawer(false));
+    bar.append(close);
+    const body = document.createElement('div');
+    body.className = 'body';
+    // The panel's own (escaped) elements, copied: the quote, the file and the original.
+    Array.from(passage.children).filter((c) => c.tagName !== 'SUMMARY')
+      .forEach((c) => body.appendChild(c.cloneNode(true)));
+    sheet.append(bar, title, body);
+    element.appendChild(sheet);
+    element.addEventListener('click', (event) => { if (event.target === element) closeDrawer(false); });
+    element.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') { event.preventDefault(); closeDrawer(false); return; }
+      if (event.key !== 'Tab') return;  // the keyboard stays in the drawer while it is open
+      const stops = Array.from(sheet.querySelectorAll('a[href], button'));
+      const first = stops[0];
+      const last = stops[stops.length - 1];
+      if (event.shiftKey && document.activeElement === first) { event.preventDefault(); last.focus(); }
+      else if (!event.shiftKey && document.activeElement === last) { event.preventDefault(); first.focus(); }
+    });
+    const app = document.querySelector('gradio-app[src]');
+    if (app) {
+      body.querySelectorAll('a.open-original').forEach((a) => {
+        a.href = new URL(a.getAttribute('href'), app.getAttribute('src')).href;
+      });
+    }
+    document.body.appendChild(element);
+    // The chat's own scroll too: Gradio's chatbot may scroll itself meanwhile.
+    const list = chatScroller(link);
+    drawer = {
+      element, link, href: link.getAttribute('href'), scrollY: window.scrollY,
+      list, listTop: list ? list.scrollTop : 0,
+    };
+    history.pushState({ ...(history.state || {}), assistantDrawer: true }, '');
+    close.focus({ preventScroll: true });
+  };
+  window.addEventListener('popstate', () => closeDrawer(true));
   document.addEventListener('click', (event) => {
     const link = event.target.closest && event.target.closest('a[href^="#src-"]');
     if (!link) return;
     event.preventDefault();
     event.stopPropagation();
-    open(link.getAttribute('href').slice(1));
-    backButton(link);
+    const id = link.getAttribute('href').slice(1);
+    if (phone()) {
+      openDrawer(link, id);
+      return;
+    }
+    open(id);
   }, true);
 
   const theme = new URLSearchParams(window.location.search).get('theme');
@@ -207,13 +261,7 @@
   let rated = null;
   let ratedButton = null;
   let list = null;
-  const scroller = (el) => {
-    for (let p = el && el.parentElement; p; p = p.parentElement) {
-      const overflow = getComputedStyle(p).overflowY;
-      if (overflow === 'auto' || overflow === 'scroll') return p;
-    }
-    return null;
-  };
+  const scroller = chatScroller;
   // The row of buttons under the rated answer: the first one after it in the page.
   const ratedButtons = () => $$('#chatbot .message-buttons-left')
     .find((b) => rated.compareDocumentPosition(b) & Node.DOCUMENT_POSITION_FOLLOWING) || rated;
