@@ -31,6 +31,7 @@ from assistant.web.feedback import FeedbackStore
 from assistant.web.feedback_ui import feedback_panel, ratings
 from assistant.web.history import cap_history, exchanges_to_history, has_lone_surrogate
 from assistant.web.i18n import EXAMPLES, choose_language, client_texts, t
+from assistant.web.paths import app_root
 from assistant.web.render import (
     Turns,
     chat_messages,
@@ -127,11 +128,12 @@ def create_chat(
         )
         return choices, library_html(documents, lang)
 
-    def panels(turns: Turns, lang: str) -> tuple[Any, ...]:
-        """chatbot, sources, retrieved, notice for a conversation's exchanges."""
+    def panels(turns: Turns, lang: str, request: gr.Request) -> tuple[Any, ...]:
+        """chatbot, sources, retrieved, notice for a conversation's exchanges (links to the
+        originals under the app's root, whatever prefix it is served under)."""
         return (
             chat_messages(turns, lang),
-            sources_html(turns, lang),
+            sources_html(turns, lang, app_root(request)),
             retrieved_html(turns, lang),
             notice_html(turns, lang),
         )
@@ -289,7 +291,7 @@ def create_chat(
             opened = chats.get(caller.id, request.query_params.get("c") or "")
             turns = opened.exchanges if opened else []
             current = opened.id if opened else ""
-            values = (*panels(turns, lang), turns, current, current)
+            values = (*panels(turns, lang, request), turns, current, current)
             updates = {
                 c: gr.update(**texts.get(c, {}), value=v)
                 for c, v in zip(conversation_outputs[:4], values, strict=False)
@@ -403,7 +405,7 @@ def create_chat(
                         chats.append(caller.id, conversation, answer.question, answer)
                     turns = [*turns, {"question": answer.question, "answer": answer.model_dump()}]
                     yield (
-                        *panels(turns, lang),
+                        *panels(turns, lang, request),
                         turns,
                         "",
                         conversation,
@@ -435,7 +437,13 @@ def create_chat(
             found = chats.get(caller_of(request).id, selected or "")
             turns = found.exchanges if found else []
             current = found.id if found else ""
-            return (*panels(turns, lang), turns, current, current, gr.update(visible=False))
+            return (
+                *panels(turns, lang, request),
+                turns,
+                current,
+                current,
+                gr.update(visible=False),
+            )
 
         conv_list.input(
             open_conversation,
@@ -447,7 +455,7 @@ def create_chat(
         def reset(lang: str, request: gr.Request) -> tuple[Any, ...]:
             caller = caller_of(request)
             return (
-                *panels([], lang),
+                *panels([], lang, request),
                 [],
                 "",
                 "",

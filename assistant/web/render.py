@@ -84,7 +84,7 @@ def chat_messages(turns: Turns, lang: str) -> list[dict[str, str]]:
     return messages
 
 
-def _turn_sources(answer: Answer, number: int, lang: str) -> str:
+def _turn_sources(answer: Answer, number: int, lang: str, root: str) -> str:
     e = html.escape
     items = []
     # One element per cited passage, holding every quote taken from it: an overview quotes
@@ -102,7 +102,7 @@ def _turn_sources(answer: Answer, number: int, lang: str) -> str:
         # The original at its page, the (first) quote highlighted: assistant/web/originals.py
         query = urlencode({"q": group[0].quote[:1000], "lang": lang})
         original = (
-            f'<a class="open-original" href="/source/{e(c.chunk_id)}?{e(query)}" '
+            f'<a class="open-original" href="{e(root)}/source/{e(c.chunk_id)}?{e(query)}" '
             f'target="_blank" rel="noopener">{e(t("open_original", lang))}'
             f"{e(_page(c.page, lang))}</a>"
         )
@@ -119,14 +119,15 @@ def _turn_sources(answer: Answer, number: int, lang: str) -> str:
     return f'<section class="turn" data-turn="{number}"><h3>{e(heading)}</h3>{body}</section>'
 
 
-def sources_html(turns: Turns, lang: str) -> str:
-    """Cited passages of every answer, newest first; older answers folded away."""
+def sources_html(turns: Turns, lang: str, root: str = "") -> str:
+    """Cited passages of every answer, newest first; older answers folded away. root: the
+    app's root path ("" or "/prefix"), which the links to the originals start with."""
     e = html.escape
     if not turns:
         body = f'<p class="empty">{e(t("sources_empty", lang))}</p>'
     else:
         sections = [
-            _turn_sources(Answer.model_validate(turn["answer"]), number, lang)
+            _turn_sources(Answer.model_validate(turn["answer"]), number, lang, root)
             for number, turn in reversed(list(enumerate(turns, 1)))
         ]
         body = sections[0]
