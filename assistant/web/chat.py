@@ -9,7 +9,6 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from importlib.resources import files
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -21,7 +20,6 @@ from assistant.errors import (
     EmptyIndexError,
     QuestionError,
 )
-from assistant.ingest.loaders import SUPPORTED_SUFFIXES
 from assistant.schema import Answer
 from assistant.settings import Settings
 from assistant.web.auth import Caller, RateLimiter, TokenAuth, rate_key
@@ -31,17 +29,16 @@ from assistant.web.feedback import FeedbackStore
 from assistant.web.feedback_ui import feedback_panel, ratings
 from assistant.web.history import cap_history, exchanges_to_history, has_lone_surrogate
 from assistant.web.i18n import EXAMPLES, choose_language, client_texts, t
+from assistant.web.library_ui import library_admin
 from assistant.web.paths import app_root
 from assistant.web.render import (
     Turns,
     chat_messages,
     escape_md,
     library_html,
-    library_notice,
     notice_html,
     retrieved_html,
     sources_html,
-    upload_report,
 )
 
 logger = logging.getLogger(__name__)
@@ -231,17 +228,22 @@ def create_chat(
                         label=t("ask_within", initial),
                         elem_id="doc-filter",
                     )
-                    with gr.Column(visible=False, elem_id="library-admin") as admin_box:
-                        upload = gr.File(
-                            label=t("upload_label", initial),
-                            file_count="multiple",
-                            file_types=list(SUPPORTED_SUFFIXES),
-                            elem_id="upload",
-                        )
-                        delete_docs = gr.Button(
-                            t("delete_documents", initial), size="sm", elem_id="delete-documents"
-                        )
-                    library_status = gr.HTML("", elem_id="library-status")
+                    # Rendered below the admin controls, which write to it.
+                    library_status = gr.HTML("", elem_id="library-status", render=False)
+                    admin = library_admin(
+                        library=library,
+                        admin_group=settings.admin_group,
+                        doc_filter=doc_filter,
+                        library_list=library_list,
+                        library_status=library_status,
+                        lang_state=lang_state,
+                        document_choices=document_choices,
+                        caller_of=caller_of,
+                        ui_error=ui_error,
+                        initial=initial,
+                    )
+                    admin_box = admin.box
+                    library_status.render()
 
         # Texts that follow the page's language: (component, {property: string key}).
         localised: list[tuple[Any, dict[str, str]]] = [
@@ -255,8 +257,7 @@ def create_chat(
             (rename_btn, {"value": "rename"}),
             (delete_conv, {"value": "delete_conversation"}),
             (documents_box, {"label": "documents"}),
-            (upload, {"label": "upload_label"}),
-            (delete_docs, {"value": "delete_documents"}),
+            *admin.localised,
         ]
         conversation_outputs = [
             chatbot,
@@ -497,48 +498,6 @@ def create_chat(
             outputs=[*conversation_outputs, feedback_box, conv_list],
             api_visibility="private",
         ).then(None, inputs=[conv_id], js=remember)
-
-        def admin_of(request: gr.Request, lang: str) -> Caller:
-            caller = caller_of(request)
-            if not caller.is_admin(settings.admin_group):
-                raise ui_error("not_admin", lang)
-            return caller
-
-        def add_documents(
-            paths: list[str] | None, selected: list[str] | None, lang: str, request: gr.Request
-        ) -> tuple[Any, ...]:
-            caller = admin_of(request, lang)
-            files = []
-            for path in paths or []:
-                source = Path(path)
-                # Gradio's copy is not kept: the library holds its own.
-                files.append((source.name, source.read_bytes()))
-                source.unlink(missing_ok=True)
-            results = library.add(files, [])
-            return *document_choices(caller, lang, selected), upload_report(results, lang), None
-
-        upload.upload(
-            add_documents,
-            inputs=[upload, doc_filter, lang_state],
-            outputs=[doc_filter, library_list, library_status, upload],
-            api_visibility="private",
-            show_progress="full",
-        )
-
-        def delete_documents(
-            selected: list[str] | None, lang: str, request: gr.Request
-        ) -> tuple[Any, ...]:
-            caller = admin_of(request, lang)
-            deleted = [d for d in selected or [] if library.delete(d)]
-            status = library_notice(t("documents_deleted", lang, n=len(deleted)))
-            return *document_choices(caller, lang, []), status
-
-        delete_docs.click(
-            delete_documents,
-            inputs=[doc_filter, lang_state],
-            outputs=[doc_filter, library_list, library_status],
-            api_visibility="private",
-        )
 
     demo.queue(default_concurrency_limit=settings.concurrency, max_size=settings.queue_size)
     return demo

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from assistant.schema import Answer, Citation
-from assistant.web.documents import DocumentInfo, UploadResult
+from assistant.web.documents import DocumentInfo, ReindexProgress, ReindexSummary, UploadResult
 from assistant.web.i18n import t
 
 Turns = list[dict[str, Any]]  # [{"question": str, "answer": Answer.model_dump()}]
@@ -183,6 +183,36 @@ def upload_report(results: list[UploadResult], lang: str) -> str:
         else:
             items.append(f'<li class="added">✓ {e(r.file)} · {e(t("upload_ok", lang))}</li>')
     return f'<ul class="upload-report" role="status">{"".join(items)}</ul>'
+
+
+def reindex_progress(progress: ReindexProgress | None, lang: str) -> str:
+    """The re-index's status line: started, then "n of m files" with the next file's name."""
+    e = html.escape
+    if progress is None or progress.total == 0:
+        text = t("reindex_started", lang)
+        return f'<p class="reindex-progress" role="status">{e(text)}</p>'
+    text = t("reindex_progress", lang, done=progress.done, total=progress.total)
+    name = f" · {e(progress.file)}" if progress.file else ""
+    bar = f'<progress max="{progress.total}" value="{progress.done}" aria-hidden="true"></progress>'
+    return f'<p class="reindex-progress" role="status">{e(text)}{name}</p>{bar}'
+
+
+def reindex_report(summary: ReindexSummary, lang: str) -> str:
+    """Counts, then one line per document that failed, with the reason."""
+    e = html.escape
+    counts = t(
+        "reindex_done",
+        lang,
+        total=summary.total,
+        updated=len(summary.updated),
+        unchanged=len(summary.unchanged),
+        failed=len(summary.failed),
+    )
+    failures = "".join(
+        f'<li class="failed">✗ {e(f.file)}: {e(f.error)}</li>' for f in summary.failed
+    )
+    listed = f'<ul class="reindex-failures">{failures}</ul>' if failures else ""
+    return f'<div class="reindex-report" role="status"><p>{e(counts)}</p>{listed}</div>'
 
 
 def library_html(documents: list[DocumentInfo], lang: str) -> str:

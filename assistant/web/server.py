@@ -82,8 +82,8 @@ DESCRIPTION = """Answers with checked citations from the indexed documents.
 * `POST /api/ask` and `POST /api/ask/stream` (server-sent events) take
   `{question, history?, filters?, conversation_id?}` and return the Answer JSON with the
   `conversation_id` it was kept in; `/api/conversations` lists and opens the caller's own.
-* `/api/documents` lists the indexed documents; members of the admin group upload (multipart)
-  and delete them.
+* `/api/documents` lists the indexed documents; members of the admin group upload (multipart),
+  re-index (`/api/documents/reindex`, server-sent progress) and delete them.
 * `POST /v1/chat/completions` and `GET /v1/models` follow the OpenAI chat API; citations are
   in the extra top-level field `citations` and as a "Sources:" list at the end of the text.
 * When tokens are configured, send `Authorization: Bearer <token>`; the token's access groups
