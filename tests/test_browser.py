@@ -66,9 +66,12 @@ pytestmark = [
 ]
 
 
-def save(page: Any, tmp_path: Path, name: str, publish: bool = True) -> Path:
+def save(
+    page: Any, tmp_path: Path, name: str, publish: bool = True, full_page: bool = True
+) -> Path:
+    """A screenshot (full_page=False: what the screen shows, for a drawer fixed over it)."""
     shot = tmp_path / name
-    page.screenshot(path=str(shot), full_page=True)
+    page.screenshot(path=str(shot), full_page=full_page)
     if publish and os.environ.get("SAVE_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, SCREENSHOTS / name)
@@ -507,6 +510,7 @@ def test_language_send_copy_numbering_and_feedback_in_place(
     box.locator("button").filter(has_text="Lähetä kommentti").click()
     expect(page.locator("#feedback-status")).to_contain_text("Kiitos")
     assert not overlaps(box.bounding_box(), question.bounding_box())
+    assert serious_violations(page, axe_path()) == [], "the feedback box"
     save(page, tmp_path, "desktop.png")
     context.close()
 
@@ -711,7 +715,7 @@ def test_phone_layout_and_narrow_embed(
         assert in_viewport(back, PHONE)
         expect(back).to_be_focused()
         if close == "button":
-            save(page, tmp_path, "phone-drawer.png")
+            save(page, tmp_path, "phone-drawer.png", full_page=False)
             back.click()
         elif close == "Escape":
             page.keyboard.press("Escape")
@@ -723,6 +727,23 @@ def test_phone_layout_and_narrow_embed(
         assert page.evaluate(CHAT_SCROLL) == before, close
         assert in_viewport(page.locator('#chatbot a[href^="#src-"]').first, PHONE), close
         expect(page.locator('#chatbot a[href^="#src-"]').first).to_be_focused()
+        if close == "button":
+            link.click()  # open again for axe-core: the drawer passes too
+            expect(page.get_by_role("dialog")).to_be_visible()
+            assert serious_violations(page, axe_path()) == [], "the drawer"
+            page.keyboard.press("Escape")
+            expect(page.locator("#source-drawer")).to_have_count(0)
+
+    # The feedback box on a phone: below the chat in the page's flow, the question uncovered.
+    page.locator("#chatbot .message-buttons-left").last.locator("button").last.click()
+    box = page.locator("#feedback")
+    expect(box).to_be_visible()
+    expect(box.locator("textarea")).to_be_focused()
+    question = page.locator("#question textarea")
+    assert not overlaps(box.bounding_box(), question.bounding_box())
+    save(page, tmp_path, "phone-feedback.png", full_page=False)
+    box.get_by_role("button", name=t("cancel", "sv")).click()
+    expect(box).to_be_hidden()
     context.close()
 
     pages.pages["/narrow.html"] = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
@@ -766,13 +787,18 @@ def serious_violations(page: Any, axe: Path) -> list[str]:
     return found
 
 
+def axe_path() -> Path:
+    axe = next((p for p in AXE_PATHS if p.exists()), None)
+    if axe is None:
+        pytest.fail("axe-core is missing: npm install --prefix .venv axe-core@4.14.1")
+    return axe
+
+
 @pytest.mark.parametrize("path", ["/", "/embed/", "/?theme=dark"])
 def test_no_serious_accessibility_violations(browser: Any, app_url: str, path: str) -> None:
     from playwright.sync_api import expect
 
-    axe = next((p for p in AXE_PATHS if p.exists()), None)
-    if axe is None:
-        pytest.fail("axe-core is missing: npm install --prefix .venv axe-core@4.14.1")
+    axe = axe_path()
     page = open_page(browser, f"{app_url}{path}", "sv-SE")
     context = page.context
     page.locator("#question textarea").wait_for()

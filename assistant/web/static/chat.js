@@ -26,7 +26,7 @@
     if (summary) summary.focus({ preventScroll: true });
   };
   // On a phone the sources panel is far below the chat: the passage opens in a drawer over
-  // the chat instead, and Close, Escape, a tap beside it or the phone's Back button lead back
+  // the chat instead (also in a narrow frame whose panel is out of sight), and Close, Escape, a tap beside it or the phone's Back button lead back
   // to the chat as it was (nothing below it scrolls; focus returns to the citation).
   const phone = () => window.innerWidth <= 640;
   const chatScroller = (el) => {
@@ -110,7 +110,11 @@
     event.preventDefault();
     event.stopPropagation();
     const id = link.getAttribute('href').slice(1);
-    if (phone()) {
+    // Narrow, and the sources panel out of sight (below the chat): the drawer. A narrow frame
+    // tall enough to show the panel opens the passage there, as a desktop does.
+    const panel = root().querySelector('#sources');
+    const top = panel ? panel.getBoundingClientRect().top : Infinity;
+    if (phone() && top > window.innerHeight - 120) {
       openDrawer(link, id);
       return;
     }
@@ -314,7 +318,9 @@
       }
       if (list) list.style.paddingBottom = '';
       list = scroller(message);
-      list.style.paddingBottom = `${box.offsetHeight + 16}px`;
+      // Room at the chat's end only where the box goes over the chat (not on a phone).
+      const fits = box.offsetHeight + 16 < list.getBoundingClientRect().height * 0.8;
+      list.style.paddingBottom = fits ? `${box.offsetHeight + 16}px` : '';
       holding = performance.now() + 2000;
       list.addEventListener('scroll', onScroll);
       ['wheel', 'touchstart', 'keydown', 'mousedown'].forEach((e) => list.addEventListener(e, release));
