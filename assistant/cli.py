@@ -208,11 +208,15 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address")] = None,
     port: Annotated[int | None, typer.Option(help="Port")] = None,
     collection: Annotated[str | None, typer.Option(help="Collection name")] = None,
+    root_path: Annotated[
+        str | None,
+        typer.Option(help="Path prefix a reverse proxy serves the app under, e.g. /assistant"),
+    ] = None,
 ) -> None:
     """Start the web server: chat at /, embed view at /embed, API at /api and /v1."""
     from assistant.web.server import run
 
-    run(_settings(host=host, port=port, collection=collection))
+    run(_settings(host=host, port=port, collection=collection, root_path=root_path))
 
 
 feedback_app = typer.Typer(help="Thumbs up/down collected in the chat.", no_args_is_help=True)

@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     # Server.
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=1, le=65535)
+    # The path prefix a reverse proxy serves the app under (and strips), e.g. "/assistant".
+    root_path: str = Field("", pattern=r"^(/[^/?#]+)*$")
     ui_language: Literal["auto", "sv", "fi", "en"] = "auto"
     api_tokens: dict[str, list[str]] = Field(default_factory=dict)
     allowed_origins: list[str] = Field(default_factory=list)

@@ -66,9 +66,12 @@ pytestmark = [
 ]
 
 
-def save(page: Any, tmp_path: Path, name: str, publish: bool = True) -> Path:
+def save(
+    page: Any, tmp_path: Path, name: str, publish: bool = True, full_page: bool = True
+) -> Path:
+    """A screenshot (full_page=False: what the screen shows, for a drawer fixed over it)."""
     shot = tmp_path / name
-    page.screenshot(path=str(shot), full_page=True)
+    page.screenshot(path=str(shot), full_page=full_page)
     if publish and os.environ.get("SAVE_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, SCREENSHOTS / name)
@@ -477,26 +480,64 @@ def test_language_send_copy_numbering_and_feedback_in_place(
     assert PDF_QUOTE in text and "](#" not in copied and "\\" not in copied
     assert sources.startswith("[1] Biblioteksplan 2026 · sivu 2: “"), copied
 
-    # Feedback on the first answer opens right below it, on screen, and thanks only when sent.
-    first = page.locator("#chatbot .message-buttons-left").first
-    first.locator("button").nth(2).click()  # copy, retry-or-not, dislike, like: dislike
+    # Feedback on each answer opens right below it, on screen, over the chat's area but never
+    # over the question box; Escape or Cancel closes it; thanks only once a comment is sent.
     box = page.locator("#feedback")
+    question = page.locator("#question textarea")
+    for which, close in (("last", "Escape"), ("first", "Peruuta")):
+        rated = getattr(page.locator("#chatbot .message-buttons-left"), which)
+        rated.locator("button").nth(-2).click()  # copy, retry-or-not, dislike, like: dislike
+        expect(box).to_be_visible()
+        expect(page.locator("#feedback-title")).to_contain_text("Palaute vastauksesta")
+        expect(page.locator("#feedback-status")).to_have_text("")
+        page.wait_for_function(
+            FEEDBACK_BELOW_ANSWER, arg=0 if which == "first" else -1, polling=100
+        )
+        assert not overlaps(box.bounding_box(), question.bounding_box()), which
+        assert in_viewport(box.locator("textarea"), {"width": 1400, "height": 1000})
+        if close == "Escape":
+            box.locator("textarea").press("Escape")
+        else:
+            box.get_by_role("button", name=close).click()
+        expect(box).to_be_hidden()
+        expect(question).to_be_visible()
+
+    first = page.locator("#chatbot .message-buttons-left").first
+    first.locator("button").nth(2).click()
     expect(box).to_be_visible()
-    page.wait_for_function(
-        """() => {
-          const box = document.querySelector('#feedback').getBoundingClientRect();
-          const rated = document.querySelector('#chatbot .message-buttons-left')
-            .getBoundingClientRect();
-          return box.top >= rated.bottom - 2 && box.top - rated.bottom < 60;
-        }"""
-    )
-    assert in_viewport(box.locator("textarea"), {"width": 1400, "height": 1000})
-    expect(page.locator("#feedback-status")).to_have_text("")
+    page.wait_for_function(FEEDBACK_BELOW_ANSWER, arg=0, polling=100)
     box.locator("textarea").fill("Hyvä")
     box.locator("button").filter(has_text="Lähetä kommentti").click()
     expect(page.locator("#feedback-status")).to_contain_text("Kiitos")
+    assert not overlaps(box.bounding_box(), question.bounding_box())
+    assert serious_violations(page, axe_path()) == [], "the feedback box"
     save(page, tmp_path, "desktop.png")
     context.close()
+
+
+# The feedback box starts just below the rated answer's buttons (the answer given by index,
+# -1: the last) and ends inside the chat's area, its position settled for half a second.
+FEEDBACK_BELOW_ANSWER = """(index) => {
+  const rows = Array.from(document.querySelectorAll('#chatbot .message-buttons-left'));
+  const rated = rows[index < 0 ? rows.length + index : index].getBoundingClientRect();
+  const box = document.querySelector('#feedback').getBoundingClientRect();
+  const chat = document.querySelector('#chatbot').getBoundingClientRect();
+  const placed = box.top >= rated.bottom - 2 && box.top - rated.bottom < 60
+    && rated.top >= chat.top && box.bottom <= chat.bottom + 1;
+  const where = `${index}:${Math.round(box.top)}:${Math.round(rated.bottom)}`;
+  if (!placed || window.__placed !== where) {
+    window.__placed = placed ? where : null; window.__since = performance.now(); return false; }
+  return performance.now() - window.__since > 500; }"""
+
+
+def overlaps(a: dict[str, float] | None, b: dict[str, float] | None) -> bool:
+    assert a and b
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
 
 
 # Gradio's own words for its controls (its translation files): ?lang must choose them.
@@ -649,27 +690,60 @@ def test_phone_layout_and_narrow_embed(
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     save(page, tmp_path, "phone.png")
     link = ask(page, SV_QUESTION)
-    link.click()
-    passage = page.locator("#sources details[open]")
-    expect(passage).to_contain_text(STOCKHOLM)
-    # The passage (below the chat on a phone) comes into sight, with a way back.
+    # A citation opens its passage in a drawer inside the screen, the chat staying as it was.
+    page.wait_for_function(ANSWERED)
+    # Gradio's chatbot scrolls itself to its end a moment after an answer: measured once still.
     page.wait_for_function(
-        """() => { const r = document.querySelector('#sources details[open]')
-                     .getBoundingClientRect(); return r.top >= 0 && r.top < innerHeight; }"""
-    )
-    page.locator("#back-to-answer").click()
-    # In sight, and still in sight a second later: Gradio's chatbot scrolled itself to its end
-    # again half a second after the first scroll back (the link left the view).
-    page.wait_for_function(
-        """() => { const r = document.querySelector('#chatbot a[href^="#src-"]')
-                     .getBoundingClientRect();
-                   if (!(r.top >= 0 && r.bottom <= innerHeight)) {
-                     window.__inSight = 0; return false; }
-                   window.__inSight = window.__inSight || performance.now();
-                   return performance.now() - window.__inSight > 1000; }""",
+        f"""() => {{ const now = JSON.stringify(({CHAT_SCROLL})());
+          if (window.__scroll !== now) {{
+            window.__scroll = now; window.__since = performance.now(); }}
+          return performance.now() - window.__since > 1000; }}""",
         polling=100,
     )
-    expect(page.locator("#back-to-answer")).to_have_count(0)
+    link.scroll_into_view_if_needed()
+    before = page.evaluate(CHAT_SCROLL)
+    url = page.url
+    for close in ("button", "Escape", "Back"):
+        link = page.locator('#chatbot a[href^="#src-"]').first
+        link.click()
+        drawer = page.get_by_role("dialog")
+        expect(drawer).to_be_visible()
+        expect(drawer).to_contain_text(STOCKHOLM)
+        expect(drawer.locator("blockquote").first).to_be_visible()
+        assert in_viewport(drawer, PHONE)
+        back = drawer.get_by_role("button", name=t("back_to_chat", "sv"))
+        assert in_viewport(back, PHONE)
+        expect(back).to_be_focused()
+        if close == "button":
+            save(page, tmp_path, "phone-drawer.png", full_page=False)
+            back.click()
+        elif close == "Escape":
+            page.keyboard.press("Escape")
+        else:  # the phone's own Back button
+            page.go_back()
+        expect(page.locator("#source-drawer")).to_have_count(0)
+        assert page.url == url  # not navigated away
+        # Back where the reader was: the same scroll positions, the citation in sight.
+        assert page.evaluate(CHAT_SCROLL) == before, close
+        assert in_viewport(page.locator('#chatbot a[href^="#src-"]').first, PHONE), close
+        expect(page.locator('#chatbot a[href^="#src-"]').first).to_be_focused()
+        if close == "button":
+            link.click()  # open again for axe-core: the drawer passes too
+            expect(page.get_by_role("dialog")).to_be_visible()
+            assert serious_violations(page, axe_path()) == [], "the drawer"
+            page.keyboard.press("Escape")
+            expect(page.locator("#source-drawer")).to_have_count(0)
+
+    # The feedback box on a phone: below the chat in the page's flow, the question uncovered.
+    page.locator("#chatbot .message-buttons-left").last.locator("button").last.click()
+    box = page.locator("#feedback")
+    expect(box).to_be_visible()
+    expect(box.locator("textarea")).to_be_focused()
+    question = page.locator("#question textarea")
+    assert not overlaps(box.bounding_box(), question.bounding_box())
+    save(page, tmp_path, "phone-feedback.png", full_page=False)
+    box.get_by_role("button", name=t("cancel", "sv")).click()
+    expect(box).to_be_hidden()
     context.close()
 
     pages.pages["/narrow.html"] = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
@@ -685,6 +759,13 @@ def test_phone_layout_and_narrow_embed(
     assert inner.evaluate("document.documentElement.scrollWidth") <= 360
     ask(frame, SV_QUESTION)
     narrow.context.close()
+
+
+# The page's and the chat's scroll positions.
+CHAT_SCROLL = """() => { const all = Array.from(document.querySelectorAll('#chatbot *'));
+  const list = all.find((e) => ['auto', 'scroll'].includes(getComputedStyle(e).overflowY)
+    && e.scrollHeight > e.clientHeight);
+  return [Math.round(window.scrollY), list ? Math.round(list.scrollTop) : null]; }"""
 
 
 def serious_violations(page: Any, axe: Path) -> list[str]:
@@ -706,13 +787,18 @@ def serious_violations(page: Any, axe: Path) -> list[str]:
     return found
 
 
+def axe_path() -> Path:
+    axe = next((p for p in AXE_PATHS if p.exists()), None)
+    if axe is None:
+        pytest.fail("axe-core is missing: npm install --prefix .venv axe-core@4.14.1")
+    return axe
+
+
 @pytest.mark.parametrize("path", ["/", "/embed/", "/?theme=dark"])
 def test_no_serious_accessibility_violations(browser: Any, app_url: str, path: str) -> None:
     from playwright.sync_api import expect
 
-    axe = next((p for p in AXE_PATHS if p.exists()), None)
-    if axe is None:
-        pytest.fail("axe-core is missing: npm install --prefix .venv axe-core@4.14.1")
+    axe = axe_path()
     page = open_page(browser, f"{app_url}{path}", "sv-SE")
     context = page.context
     page.locator("#question textarea").wait_for()

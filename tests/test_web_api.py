@@ -137,7 +137,29 @@ def test_a_page_that_may_not_frame_the_chat_gets_a_hint_not_a_broken_frame(base:
     assert own.status_code == 200  # 'self' may frame it
     assert own.headers["content-security-policy"] == "frame-ancestors 'self'"
     # Not for a frame (a link, a fetch): the page itself.
-    assert httpx.get(f"{base}/embed/", headers={"Referer": "https://x.example/"}).status_code == 200
+    link = {"Sec-Fetch-Dest": "document", "Referer": "https://x.example/", "Accept": HTML}
+    assert httpx.get(f"{base}/embed/", headers=link).status_code == 200
+
+
+HTML = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+def test_the_hint_does_not_need_sec_fetch_dest(base: str) -> None:
+    """Safari before 16.4 and proxies that strip Fetch Metadata send no Sec-Fetch-Dest: an HTML
+    request for the embed view from a page that may not frame it gets the hint all the same."""
+    old = {"Accept": HTML, "Accept-Language": "sv", "Referer": "https://elsewhere.example/a"}
+    for path in ("/embed/", "/embed/?lang=sv&theme=dark", "/embed"):
+        refused = httpx.get(f"{base}{path}", headers=old)
+        assert refused.status_code == 403, path
+        assert refused.headers["content-security-policy"] == "frame-ancestors *"
+        assert 'id="frame-refused"' in refused.text and "https://elsewhere.example" in refused.text
+        assert "<gradio" not in refused.text
+    # Allowed parents, no parent, the full chat and the embed view's own requests: as before.
+    assert httpx.get(f"{base}/embed/", headers={**old, "Referer": f"{base}/"}).status_code == 200
+    assert httpx.get(f"{base}/embed/", headers={"Accept": HTML}).status_code == 200
+    assert httpx.get(f"{base}/", headers=old).status_code == 200
+    config = httpx.get(f"{base}/embed/config", headers={**old, "Accept": "*/*"})
+    assert config.status_code == 200
 
 
 @pytest.mark.parametrize(

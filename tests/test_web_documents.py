@@ -4,6 +4,7 @@ everyone else, and asking within chosen documents; the same in the chat's librar
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from gradio_client import Client
-from test_web_api import running_server
+from test_web_api import running_server, sse_events
 
 from assistant.core import Assistant
 from assistant.schema import Answer
@@ -48,8 +49,13 @@ def data_and_docs(
 
 
 @pytest.fixture(scope="module")
-def library_base(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Iterator[str]:
-    data, docs = data_and_docs(tmp_path_factory, models_dir, "library")
+def library_dirs(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> tuple[Path, Path]:
+    return data_and_docs(tmp_path_factory, models_dir, "library")
+
+
+@pytest.fixture(scope="module")
+def library_base(library_dirs: tuple[Path, Path]) -> Iterator[str]:
+    data, docs = library_dirs
     (docs / "matsal.txt").write_text(CANTEEN, encoding="utf-8")
     settings = Settings(data_dir=data, api_tokens=TOKENS)
     assistant = Assistant(settings)
@@ -145,3 +151,49 @@ def test_the_chat_asks_within_the_chosen_documents(library_base: str) -> None:
     assert "matsal.txt" in retrieved
     _, sources, retrieved, *_ = chat.predict(question, "", ["no-such-doc"], api_name="/ask")
     assert "matsal.txt" not in sources + retrieved
+
+
+def reindex(base: str, headers: dict[str, str], **body: Any) -> list[tuple[str, Any]]:
+    """The events of a re-index: ("progress", {...}) ..., then ("summary", {...})."""
+    with httpx.stream(
+        "POST", f"{base}/api/documents/reindex", json=body, headers=headers, timeout=120
+    ) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        return [(event, json.loads(data)) for event, data in sse_events(response)]
+
+
+def test_admins_reindex_with_progress_and_a_summary_per_file(
+    library_base: str, library_dirs: tuple[Path, Path]
+) -> None:
+    # Not an admin: 403 before anything is done; no token: 401.
+    refused = httpx.post(f"{library_base}/api/documents/reindex", json={}, headers=STAFF)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    assert httpx.post(f"{library_base}/api/documents/reindex", json={}).status_code == 401
+
+    # A document whose file has gone since it was uploaded, and one changed on disk.
+    files = {"files": ("parkering.txt", PARKING.encode(), "text/plain")}
+    upload = httpx.post(f"{library_base}/api/documents", files=files, headers=ADMIN, timeout=120)
+    parking = upload.json()["documents"][0]["id"]
+    (library_dirs[0] / "library" / "parkering.txt").unlink()
+    canteen = library_dirs[1] / "matsal.txt"
+    canteen.write_text(CANTEEN.replace("11 och 13", "10 och 14"), "utf-8")
+    canteen_id = next(d["id"] for d in documents(library_base, STAFF) if d["id"] != parking)
+
+    events = reindex(library_base, ADMIN)  # no ids: every indexed document
+    progress = [data for event, data in events if event == "progress"]
+    assert [(p["done"], p["total"]) for p in progress] == [(0, 1), (1, 1)]
+    assert progress[0]["file"] == "matsal.txt"
+    (kind, summary), *_ = events[len(progress) :]
+    assert kind == "summary" and summary["total"] == 2
+    assert summary["updated"] == [canteen_id] and summary["unchanged"] == []
+    assert summary["failed"] == [{"file": parking, "error": "no such file or directory"}]
+    answer = ask(library_base, STAFF, question="När serverar Solgläntan lunch?")
+    assert any("10 och 14" in p.text for p in answer.retrieved)  # the changed text is found
+
+    # The chosen documents only; an unknown id is a failure of its own.
+    events = reindex(library_base, ADMIN, ids=[canteen_id, "no/such.txt"])
+    summary = events[-1][1]
+    assert (summary["total"], summary["unchanged"]) == (2, [canteen_id])
+    assert summary["failed"] == [{"file": "no/such.txt", "error": "no such document"}]
+    assert httpx.delete(f"{library_base}/api/documents/{parking}", headers=ADMIN).status_code == 200

@@ -45,6 +45,7 @@ from assistant.web.auth import (
 from assistant.web.conversations import ConversationStore
 from assistant.web.guards import error_response
 from assistant.web.history import cap_history, exchanges_to_history, has_lone_surrogate
+from assistant.web.paths import route_path
 
 logger = logging.getLogger(__name__)
 
@@ -428,10 +429,11 @@ def fallback_router() -> APIRouter:
     @router.api_route("/v1/{rest:path}", methods=METHODS)
     def not_found(request: Request, rest: str) -> JSONResponse:
         # Read from the OpenAPI schema: every documented route is there, and nothing else.
+        path = route_path(request.scope)  # within the app, whatever prefix it is served under
         allowed = sorted(
             method.upper()
             for template, operations in request.app.openapi()["paths"].items()
-            if re.fullmatch(re.sub(r"\\\{[^}]+\\\}", ".+", re.escape(template)), request.url.path)
+            if re.fullmatch(re.sub(r"\\\{[^}]+\\\}", ".+", re.escape(template)), path)
             for method in operations
         )
         if allowed:

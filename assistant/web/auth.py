@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.retrieve import Filters
 from assistant.web.i18n import choose_language, t
+from assistant.web.paths import app_root, route_path
 
 COOKIE = "assistant_token"
 LOGIN_PATH = "/auth/login"
@@ -248,10 +249,10 @@ def rate_key(caller: Caller, client_host: str | None) -> str:
     return caller.id if caller.groups is not None else f"ip:{client_host or 'unknown'}"
 
 
-def _safe_next(target: str | None) -> str:
+def _safe_next(target: str | None, root: str = "") -> str:
     # Only same-site paths: "//host" and "/\\host" would leave the site (open redirect).
     if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
-        return "/"
+        return f"{root}/"
     return target
 
 
@@ -298,7 +299,7 @@ class ChatLoginMiddleware:
         if (
             scope["type"] != "http"
             or scope["method"] not in ("GET", "HEAD")
-            or scope["path"] not in CHAT_PAGES
+            or route_path(scope) not in CHAT_PAGES
         ):
             await self.app(scope, receive, send)
             return
@@ -315,12 +316,14 @@ class ChatLoginMiddleware:
                     response = RedirectResponse(target, status_code=303)
                     _set_token_cookie(response, token, request.url.scheme == "https")
                 else:
-                    response = _login_redirect(target, failed=True)
+                    response = _login_redirect(target, failed=True, root=app_root(scope))
             elif self.auth.caller_for_request(request, cookie=True):
                 await self.app(scope, receive, send)
                 return
             else:
-                response = _login_redirect(_without_query(request.url), failed=False)
+                response = _login_redirect(
+                    _without_query(request.url), failed=False, root=app_root(scope)
+                )
         except SignInBlockedError as exc:
             response = _blocked(exc)
         await response(scope, receive, send)
@@ -356,9 +359,9 @@ def _without_query(url: URL, *names: str) -> str:
     return url.path + (f"?{query}" if query else "")
 
 
-def _login_redirect(next_path: str, *, failed: bool) -> RedirectResponse:
+def _login_redirect(next_path: str, *, failed: bool, root: str) -> RedirectResponse:
     query = {"next": next_path, **({"failed": "1"} if failed else {})}
-    return RedirectResponse(f"{LOGIN_PATH}?{urlencode(query)}", status_code=303)
+    return RedirectResponse(f"{root}{LOGIN_PATH}?{urlencode(query)}", status_code=303)
 
 
 def _login_page(lang: str, next_path: str, failed: bool) -> str:
@@ -376,7 +379,7 @@ min-width:18rem}}
 input{{width:100%;padding:.5rem;margin:.5rem 0 1rem;box-sizing:border-box}}
 button{{padding:.5rem 1.25rem}} .error{{color:#b91c1c}}
 </style></head>
-<body><form method="post" action="{LOGIN_PATH}">
+<body><form method="post" action="login">
 <h1>{esc(t("title", lang))}</h1>{error}
 <label for="token">{esc(t("login_token", lang))}</label>
 <input id="token" name="token" type="password" autocomplete="current-password" required>
@@ -397,11 +400,12 @@ def login_router(auth: TokenAuth, ui_language: str) -> APIRouter:
 
     @router.get(LOGIN_PATH)
     def login_form(request: Request, next: str = "/", failed: bool = False) -> HTMLResponse:
-        return HTMLResponse(_login_page(language(request), _safe_next(next), failed))
+        page = _login_page(language(request), _safe_next(next, app_root(request)), failed)
+        return HTMLResponse(page)
 
     @router.post(LOGIN_PATH)
     def login(request: Request, token: str = Form(...), next: str = Form("/")) -> Response:
-        target = _safe_next(next)
+        target = _safe_next(next, app_root(request))
         try:
             caller = auth.sign_in(token, request.client) if auth.enabled else None
         except SignInBlockedError as exc:
@@ -415,7 +419,8 @@ def login_router(auth: TokenAuth, ui_language: str) -> APIRouter:
 
     @router.get(LOGOUT_PATH)
     def logout() -> Response:
-        response = RedirectResponse(LOGIN_PATH, status_code=303)
+        # Relative: the login page beside this one, under whatever prefix the app has.
+        response = RedirectResponse("login", status_code=303)
         response.delete_cookie(COOKIE, path="/")
         return response
 

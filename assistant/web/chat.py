@@ -9,7 +9,6 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from importlib.resources import files
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -21,25 +20,25 @@ from assistant.errors import (
     EmptyIndexError,
     QuestionError,
 )
-from assistant.ingest.loaders import SUPPORTED_SUFFIXES
 from assistant.schema import Answer
 from assistant.settings import Settings
 from assistant.web.auth import Caller, RateLimiter, TokenAuth, rate_key
 from assistant.web.conversations import ConversationStore
 from assistant.web.documents import Library
-from assistant.web.feedback import MAX_COMMENT_CHARS, FeedbackStore
+from assistant.web.feedback import FeedbackStore
+from assistant.web.feedback_ui import feedback_panel, ratings
 from assistant.web.history import cap_history, exchanges_to_history, has_lone_surrogate
 from assistant.web.i18n import EXAMPLES, choose_language, client_texts, t
+from assistant.web.library_ui import library_admin
+from assistant.web.paths import app_root
 from assistant.web.render import (
     Turns,
     chat_messages,
     escape_md,
     library_html,
-    library_notice,
     notice_html,
     retrieved_html,
     sources_html,
-    upload_report,
 )
 
 logger = logging.getLogger(__name__)
@@ -105,9 +104,6 @@ def create_chat(
             raise ui_error("not_signed_in", initial)
         return caller
 
-    def ratings(lang: str) -> list[tuple[str, str]]:
-        return [(t("rating_up", lang), "up"), (t("rating_down", lang), "down")]
-
     def header(lang: str) -> str:
         e = html.escape
         return f"<h1>{e(t('title', lang))}</h1><p>{e(t('subtitle', lang))}</p>"
@@ -129,11 +125,12 @@ def create_chat(
         )
         return choices, library_html(documents, lang)
 
-    def panels(turns: Turns, lang: str) -> tuple[Any, ...]:
-        """chatbot, sources, retrieved, notice for a conversation's exchanges."""
+    def panels(turns: Turns, lang: str, request: gr.Request) -> tuple[Any, ...]:
+        """chatbot, sources, retrieved, notice for a conversation's exchanges (links to the
+        originals under the app's root, whatever prefix it is served under)."""
         return (
             chat_messages(turns, lang),
-            sources_html(turns, lang),
+            sources_html(turns, lang, app_root(request)),
             retrieved_html(turns, lang),
             notice_html(turns, lang),
         )
@@ -183,15 +180,17 @@ def create_chat(
                     buttons=["copy"],
                     feedback_options=("Like", "Dislike"),
                 )
-                with gr.Column(visible=False, elem_id="feedback") as feedback_box:
-                    fb_title = gr.Markdown("")
-                    fb_turn = gr.Number(visible=False, precision=0)
-                    fb_rating = gr.Radio(ratings(initial), label=t("feedback_rating", initial))
-                    fb_comment = gr.Textbox(
-                        label=t("feedback_comment", initial), lines=2, max_length=MAX_COMMENT_CHARS
-                    )
-                    fb_send = gr.Button(t("feedback_send", initial), size="sm")
-                    fb_status = gr.Markdown("", elem_id="feedback-status")
+                fb = feedback_panel(
+                    chatbot=chatbot,
+                    turns_state=turns_state,
+                    lang_state=lang_state,
+                    store=store,
+                    limiter=feedback_limiter,
+                    caller_of=caller_of,
+                    ui_error=ui_error,
+                    initial=initial,
+                )
+                feedback_box, fb_rating = fb.box, fb.rating
                 notice = gr.HTML("", elem_id="refusal-notice")
                 with gr.Row(equal_height=True):
                     question = gr.Textbox(
@@ -229,17 +228,22 @@ def create_chat(
                         label=t("ask_within", initial),
                         elem_id="doc-filter",
                     )
-                    with gr.Column(visible=False, elem_id="library-admin") as admin_box:
-                        upload = gr.File(
-                            label=t("upload_label", initial),
-                            file_count="multiple",
-                            file_types=list(SUPPORTED_SUFFIXES),
-                            elem_id="upload",
-                        )
-                        delete_docs = gr.Button(
-                            t("delete_documents", initial), size="sm", elem_id="delete-documents"
-                        )
-                    library_status = gr.HTML("", elem_id="library-status")
+                    # Rendered below the admin controls, which write to it.
+                    library_status = gr.HTML("", elem_id="library-status", render=False)
+                    admin = library_admin(
+                        library=library,
+                        admin_group=settings.admin_group,
+                        doc_filter=doc_filter,
+                        library_list=library_list,
+                        library_status=library_status,
+                        lang_state=lang_state,
+                        document_choices=document_choices,
+                        caller_of=caller_of,
+                        ui_error=ui_error,
+                        initial=initial,
+                    )
+                    admin_box = admin.box
+                    library_status.render()
 
         # Texts that follow the page's language: (component, {property: string key}).
         localised: list[tuple[Any, dict[str, str]]] = [
@@ -247,15 +251,13 @@ def create_chat(
             (question, {"label": "question_label", "placeholder": "question_placeholder"}),
             (send, {"value": "send"}),
             (retrieved_box, {"label": "retrieved"}),
-            (fb_comment, {"label": "feedback_comment"}),
-            (fb_send, {"value": "feedback_send"}),
+            *fb.localised,
             (new_chat, {"value": "new_chat"}),
             (rename_box, {"label": "rename_label"}),
             (rename_btn, {"value": "rename"}),
             (delete_conv, {"value": "delete_conversation"}),
             (documents_box, {"label": "documents"}),
-            (upload, {"label": "upload_label"}),
-            (delete_docs, {"value": "delete_documents"}),
+            *admin.localised,
         ]
         conversation_outputs = [
             chatbot,
@@ -290,7 +292,7 @@ def create_chat(
             opened = chats.get(caller.id, request.query_params.get("c") or "")
             turns = opened.exchanges if opened else []
             current = opened.id if opened else ""
-            values = (*panels(turns, lang), turns, current, current)
+            values = (*panels(turns, lang, request), turns, current, current)
             updates = {
                 c: gr.update(**texts.get(c, {}), value=v)
                 for c, v in zip(conversation_outputs[:4], values, strict=False)
@@ -404,7 +406,7 @@ def create_chat(
                         chats.append(caller.id, conversation, answer.question, answer)
                     turns = [*turns, {"question": answer.question, "answer": answer.model_dump()}]
                     yield (
-                        *panels(turns, lang),
+                        *panels(turns, lang, request),
                         turns,
                         "",
                         conversation,
@@ -436,7 +438,13 @@ def create_chat(
             found = chats.get(caller_of(request).id, selected or "")
             turns = found.exchanges if found else []
             current = found.id if found else ""
-            return (*panels(turns, lang), turns, current, current, gr.update(visible=False))
+            return (
+                *panels(turns, lang, request),
+                turns,
+                current,
+                current,
+                gr.update(visible=False),
+            )
 
         conv_list.input(
             open_conversation,
@@ -448,7 +456,7 @@ def create_chat(
         def reset(lang: str, request: gr.Request) -> tuple[Any, ...]:
             caller = caller_of(request)
             return (
-                *panels([], lang),
+                *panels([], lang, request),
                 [],
                 "",
                 "",
@@ -490,110 +498,6 @@ def create_chat(
             outputs=[*conversation_outputs, feedback_box, conv_list],
             api_visibility="private",
         ).then(None, inputs=[conv_id], js=remember)
-
-        def admin_of(request: gr.Request, lang: str) -> Caller:
-            caller = caller_of(request)
-            if not caller.is_admin(settings.admin_group):
-                raise ui_error("not_admin", lang)
-            return caller
-
-        def add_documents(
-            paths: list[str] | None, selected: list[str] | None, lang: str, request: gr.Request
-        ) -> tuple[Any, ...]:
-            caller = admin_of(request, lang)
-            files = []
-            for path in paths or []:
-                source = Path(path)
-                # Gradio's copy is not kept: the library holds its own.
-                files.append((source.name, source.read_bytes()))
-                source.unlink(missing_ok=True)
-            results = library.add(files, [])
-            return *document_choices(caller, lang, selected), upload_report(results, lang), None
-
-        upload.upload(
-            add_documents,
-            inputs=[upload, doc_filter, lang_state],
-            outputs=[doc_filter, library_list, library_status, upload],
-            api_visibility="private",
-            show_progress="full",
-        )
-
-        def delete_documents(
-            selected: list[str] | None, lang: str, request: gr.Request
-        ) -> tuple[Any, ...]:
-            caller = admin_of(request, lang)
-            deleted = [d for d in selected or [] if library.delete(d)]
-            status = library_notice(t("documents_deleted", lang, n=len(deleted)))
-            return *document_choices(caller, lang, []), status
-
-        delete_docs.click(
-            delete_documents,
-            inputs=[doc_filter, lang_state],
-            outputs=[doc_filter, library_list, library_status],
-            api_visibility="private",
-        )
-
-        def save(
-            number: int,
-            rating: str,
-            comment: str | None,
-            turns: Turns,
-            lang: str,
-            request: gr.Request,
-        ) -> None:
-            client = request.client.host if request.client else None
-            if feedback_limiter.hit(rate_key(caller_of(request), client)) is not None:
-                raise ui_error("rate_limited", lang)
-            store.record(
-                session=request.session_hash or "unknown",
-                turn=number,
-                caller=caller_of(request).id,
-                rating="up" if rating == "up" else "down",
-                answer=Answer.model_validate(turns[number - 1]["answer"]),
-                comment=comment,
-            )
-
-        def on_like(
-            turns: Turns, lang: str, like: gr.LikeData, request: gr.Request
-        ) -> tuple[Any, ...]:
-            index = like.index[0] if isinstance(like.index, (list, tuple)) else like.index
-            number = int(index) // 2 + 1
-            if like.liked not in (True, False) or not 1 <= number <= len(turns):
-                return (gr.skip(),) * 6
-            rating = "up" if like.liked else "down"
-            save(number, rating, None, turns, lang, request)
-            title = f"**{t('feedback_title', lang, n=number)}**"
-            return gr.update(visible=True), title, number, rating, "", ""
-
-        chatbot.like(
-            on_like,
-            inputs=[turns_state, lang_state],
-            outputs=[feedback_box, fb_title, fb_turn, fb_rating, fb_comment, fb_status],
-            api_visibility="private",
-        )
-
-        def send_feedback(
-            number: float | None,
-            rating: str | None,
-            comment: str | None,
-            turns: Turns,
-            lang: str,
-            request: gr.Request,
-        ) -> str:
-            turn = int(number or 0)
-            if not 1 <= turn <= len(turns) or rating not in ("up", "down"):
-                raise ui_error("feedback_unknown", lang)
-            if len(comment or "") > MAX_COMMENT_CHARS or has_lone_surrogate(comment):
-                raise ui_error("feedback_too_long", lang, n=MAX_COMMENT_CHARS)
-            save(turn, rating, (comment or "").strip(), turns, lang, request)
-            return t("feedback_thanks", lang)
-
-        fb_send.click(
-            send_feedback,
-            inputs=[fb_turn, fb_rating, fb_comment, turns_state, lang_state],
-            outputs=[fb_status],
-            api_name="feedback",
-        )
 
     demo.queue(default_concurrency_limit=settings.concurrency, max_size=settings.queue_size)
     return demo

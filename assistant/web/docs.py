@@ -31,7 +31,7 @@ def _schema_text(schema: dict[str, Any], components: dict[str, Any]) -> str:
     return json.dumps(schema, indent=2, ensure_ascii=False)
 
 
-def docs_html(openapi: dict[str, Any]) -> str:
+def docs_html(openapi: dict[str, Any], root: str = "") -> str:
     e = html.escape
     components = openapi.get("components", {}).get("schemas", {})
     info = openapi.get("info", {})
@@ -68,6 +68,6 @@ def docs_html(openapi: dict[str, Any]) -> str:
         f"<title>{e(info.get('title', 'API'))} – API</title><style>{_STYLE}</style></head>"
         f"<body><main><h1>{e(info.get('title', 'API'))} API</h1>"
         f"<p>Version {e(str(info.get('version', '')))} · "
-        '<a href="/openapi.json">openapi.json</a></p>'
+        f'<a href="{e(root)}/openapi.json">openapi.json</a></p>'
         f"<pre>{e(info.get('description', ''))}</pre>{''.join(sections)}</main></body></html>"
     )

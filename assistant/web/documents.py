@@ -1,5 +1,6 @@
 """The documents library: what is indexed (as each caller may see it), uploads into the
-running server and deletion. `Library` is shared by the HTTP routes below and the chat.
+running server, re-indexing and deletion. `Library` is shared by the HTTP routes below and the
+chat.
 
 Uploads are saved under `<data dir>/library/` and ingested at once through the same
 Assistant the server answers with, so a new document is answerable without a restart.
@@ -10,15 +11,20 @@ upload or delete; the upload route is also checked before its body is read
 
 from __future__ import annotations
 
+import json
+import queue
 import re
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
-from pydantic import BaseModel
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict
 
 from assistant.core import Assistant
+from assistant.errors import AssistantError
 from assistant.ingest.loaders import SUPPORTED_SUFFIXES
 from assistant.retrieve import Filters
 from assistant.settings import Settings
@@ -51,6 +57,36 @@ class UploadResult(BaseModel):
     file: str
     id: str | None = None
     error: str | None = None
+
+
+class ReindexProgress(BaseModel):
+    """Before each file of a re-index: done of total files, the next one's name."""
+
+    file: str
+    done: int
+    total: int
+
+
+class ReindexFailure(BaseModel):
+    file: str
+    error: str
+
+
+class ReindexSummary(BaseModel):
+    """A re-index's outcome per document: written again, unchanged (its file, groups and the
+    chunk settings are as indexed), or failed with the reason."""
+
+    total: int
+    updated: list[str]
+    unchanged: list[str]
+    failed: list[ReindexFailure]
+    seconds: float
+
+
+class ReindexRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[str] | None = None  # document ids; none: every indexed document
 
 
 class DocumentList(BaseModel):
@@ -142,6 +178,64 @@ class Library:
         doc_ids = report.added + report.updated + report.unchanged
         return UploadResult(file=name, id=doc_ids[0] if doc_ids else None)
 
+    def files(self, doc_ids: list[str] | None) -> tuple[dict[str, Path], list[str]]:
+        """The files of the named documents (None: all), by document id, and the ids that
+        name no indexed document."""
+        found: dict[str, Path] = {}
+        for meta in self.assistant.store.metadata_by_id().values():
+            doc_id = str(meta.get("doc_id"))
+            if doc_ids is None or doc_id in doc_ids:
+                found.setdefault(doc_id, Path(str(meta.get("path") or self.id_root / doc_id)))
+        unknown = [d for d in dict.fromkeys(doc_ids or []) if d not in found]
+        return found, unknown
+
+    def reindex(self, doc_ids: list[str] | None) -> Iterator[ReindexProgress | ReindexSummary]:
+        """Re-indexes the named documents (None: all) through the same ingest as an upload,
+        keeping each one's access groups: progress before each file, then the summary."""
+        events: queue.Queue[ReindexProgress | ReindexSummary | BaseException] = queue.Queue()
+
+        def work() -> None:
+            try:
+                events.put(self._reindex(doc_ids, events.put))
+            except BaseException as exc:  # handed to the reader, raised there
+                events.put(exc)
+
+        threading.Thread(target=work, name="reindex", daemon=True).start()
+        while True:
+            event = events.get()
+            if isinstance(event, BaseException):
+                raise event
+            yield event
+            if isinstance(event, ReindexSummary):
+                return
+
+    def _reindex(
+        self, doc_ids: list[str] | None, report_progress: Callable[[ReindexProgress], None]
+    ) -> ReindexSummary:
+        def progress(name: str, done: int, total: int) -> None:
+            report_progress(ReindexProgress(file=name, done=done, total=total))
+
+        with self._lock:
+            files, unknown = self.files(doc_ids)
+            failed = [ReindexFailure(file=d, error="no such document") for d in unknown]
+            if not files:  # an empty ingest would read the default corpus folder
+                return ReindexSummary(
+                    total=len(unknown), updated=[], unchanged=[], failed=failed, seconds=0.0
+                )
+            report = self.assistant.ingest(list(files.values()), progress=progress)
+        by_path = {str(path): doc_id for doc_id, path in files.items()}
+        failed += [
+            ReindexFailure(file=by_path.get(path, path), error=reason)
+            for path, reason in report.failed
+        ]
+        return ReindexSummary(
+            total=len(files) + len(unknown),
+            updated=report.added + report.updated,
+            unchanged=report.unchanged,
+            failed=failed,
+            seconds=round(report.seconds, 2),
+        )
+
     def delete(self, doc_id: str) -> bool:
         """Removes a document from the index, whatever its groups (the caller is an admin),
         and its file when it was uploaded here; False when there is no such document."""
@@ -195,6 +289,30 @@ def documents_router(library: Library, caller: Any, admin_group: str) -> APIRout
         loaded = [(f.filename or "", f.file.read(library.max_bytes + 1)) for f in files]
         results = library.add(loaded, wanted)
         return UploadResults(documents=results)
+
+    @router.post(
+        "/api/documents/reindex",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}},
+    )
+    def reindex(
+        body: ReindexRequest | None = None, who: Caller = Depends(admin)
+    ) -> StreamingResponse:
+        """Re-index documents (admin group only): `{"ids": [...]}`, or every indexed document
+        without ids. Server-sent events: `progress` (`{file, done, total}`) before each file,
+        then `summary` (`{total, updated, unchanged, failed: [{file, error}], seconds}`)."""
+        ids = body.ids if body else None
+
+        def events() -> Iterator[str]:
+            try:
+                for event in library.reindex(ids):
+                    kind = "summary" if isinstance(event, ReindexSummary) else "progress"
+                    yield f"event: {kind}\ndata: {event.model_dump_json()}\n\n"
+            except AssistantError as exc:  # the stream has begun: an event, not a status
+                error = json.dumps({"code": "reindex_failed", "message": str(exc)})
+                yield f"event: error\ndata: {error}\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
 
     @router.delete("/api/documents/{doc_id:path}")
     def delete(doc_id: str, who: Caller = Depends(admin)) -> dict[str, str]:

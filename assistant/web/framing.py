@@ -2,9 +2,14 @@
 a broken frame for a page that may not.
 
 A browser that refuses to render a frame for want of frame-ancestors shows an empty error page
-inside the embedding page. When the request says it is for a frame (Sec-Fetch-Dest) and its
-Referer names an origin the setting does not allow, the server answers with a short page that
-may be framed: it says so and links to the chat in a tab of its own. It carries no data.
+inside the embedding page. When the request is for a frame and its Referer names an origin the
+setting does not allow, the server answers with a short page that may be framed: it says so and
+links to the chat in a tab of its own. It carries no data.
+
+"For a frame" is read from Sec-Fetch-Dest. A request without it (Safari before 16.4, a proxy
+that strips Fetch Metadata) cannot say, so the embed view's own address decides: an HTML request
+for /embed/ is what a frame loads, and a page that may not frame the chat gets the hint there
+too. A link to /embed/ from such a page then shows the hint, whose link opens the chat.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.web.i18n import choose_language, t
+from assistant.web.paths import route_path
 
 FRAME_DESTINATIONS = {"iframe", "frame", "embed", "object"}
 
@@ -41,6 +47,12 @@ def frame_allowed(parent: str, own: str, ancestors: list[str]) -> bool:
     return False
 
 
+def _embed_page(request: Request) -> bool:
+    """An HTML request for the embed view (/embed or /embed/, under the app's root)."""
+    wants_html = "text/html" in request.headers.get("accept", "")
+    return wants_html and route_path(request.scope).rstrip("/") == "/embed"
+
+
 class FramingMiddleware:
     """Sends frame-ancestors and nosniff on every response; answers a refused frame with the
     hint page."""
@@ -56,7 +68,11 @@ class FramingMiddleware:
         ]
 
     def refused_parent(self, request: Request) -> str | None:
-        if request.headers.get("sec-fetch-dest") not in FRAME_DESTINATIONS:
+        destination = request.headers.get("sec-fetch-dest")
+        if destination is None:
+            if not _embed_page(request):
+                return None
+        elif destination not in FRAME_DESTINATIONS:
             return None
         parent = _origin(request.headers.get("referer", ""))
         own = f"{request.url.scheme}://{request.url.netloc}"

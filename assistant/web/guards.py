@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.web.auth import Caller, SignInBlockedError, TokenAuth
+from assistant.web.paths import route_path
 
 GRADIO = "/gradio_api/"
 # Gradio routes the chat does not use. /run and /api answer outside the queue (and its
@@ -48,7 +49,7 @@ def error_response(
 
 def is_upload(scope: Scope) -> bool:
     """Requests that carry a document: Gradio's upload route and POST /api/documents."""
-    path = scope["path"]
+    path = route_path(scope)
     return scope["method"] == "POST" and (
         path.endswith(GRADIO + "upload") or path.rstrip("/") == "/api/documents"
     )

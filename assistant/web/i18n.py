@@ -139,6 +139,29 @@ STRINGS: dict[str, dict[Lang, str]] = {
         "fi": "Lisää asiakirjoja (pudota tiedostot tähän)",
         "en": "Add documents (drop files here)",
     },
+    "reindex": {
+        "sv": "Indexera om valda dokument (inga valda: alla)",
+        "fi": "Indeksoi valitut asiakirjat uudelleen (ei valintaa: kaikki)",
+        "en": "Re-index the selected documents (none selected: all)",
+    },
+    "reindex_started": {
+        "sv": "Omindexeringen börjar …",
+        "fi": "Uudelleenindeksointi alkaa …",
+        "en": "Re-indexing starts …",
+    },
+    "reindex_progress": {
+        "sv": "Indexerar om: {done} av {total} filer klara",
+        "fi": "Indeksoidaan uudelleen: {done}/{total} tiedostoa valmiina",
+        "en": "Re-indexing: {done} of {total} files done",
+    },
+    "reindex_done": {
+        "sv": "Omindexering klar: {total} dokument, {updated} skrivna på nytt, "
+        "{unchanged} oförändrade, {failed} misslyckade.",
+        "fi": "Uudelleenindeksointi valmis: {total} asiakirjaa, {updated} kirjoitettu uudelleen, "
+        "{unchanged} ennallaan, {failed} epäonnistui.",
+        "en": "Re-index done: {total} documents, {updated} written again, {unchanged} "
+        "unchanged, {failed} failed.",
+    },
     "upload_ok": {"sv": "indexerad", "fi": "indeksoitu", "en": "indexed"},
     "delete_documents": {
         "sv": "Ta bort markerade dokument",
@@ -176,6 +199,7 @@ STRINGS: dict[str, dict[Lang, str]] = {
     "copied": {"sv": "Kopierat", "fi": "Kopioitu", "en": "Copied"},
     "error": {"sv": "Fel", "fi": "Virhe", "en": "Error"},
     "close": {"sv": "Stäng", "fi": "Sulje", "en": "Close"},
+    "cancel": {"sv": "Avbryt", "fi": "Peruuta", "en": "Cancel"},
     "copy": {
         "sv": "Kopiera som text med källor",
         "fi": "Kopioi tekstinä lähteineen",

@@ -24,6 +24,7 @@ from assistant.errors import ConfigError
 from assistant.schema import Chunk
 from assistant.web.auth import Caller, SignInBlockedError, TokenAuth
 from assistant.web.i18n import choose_language, t
+from assistant.web.paths import app_root
 
 RENDER_SCALE = 2.0
 MAX_QUOTE_CHARS = 2000
@@ -203,7 +204,7 @@ def originals_router(originals: Originals, ui_language: str) -> APIRouter:
         pdf = originals.pdf_path(chunk)
         if pdf is not None:
             _, found = render_pdf_page(pdf, int(page or 1), q, image=False)
-            image = f"/source/{e(chunk_id)}/page.png?q={e(_query(q))}"
+            image = f"{e(app_root(request))}/source/{e(chunk_id)}/page.png?q={e(_query(q))}"
             body = f'<img src="{image}" alt="{e(where)}: {e(q)}" id="page-image">'
         else:
             marked, found = _mark(originals.page_text(chunk), q)

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from assistant.schema import Answer, Citation
-from assistant.web.documents import DocumentInfo, UploadResult
+from assistant.web.documents import DocumentInfo, ReindexProgress, ReindexSummary, UploadResult
 from assistant.web.i18n import t
 
 Turns = list[dict[str, Any]]  # [{"question": str, "answer": Answer.model_dump()}]
@@ -84,7 +84,7 @@ def chat_messages(turns: Turns, lang: str) -> list[dict[str, str]]:
     return messages
 
 
-def _turn_sources(answer: Answer, number: int, lang: str) -> str:
+def _turn_sources(answer: Answer, number: int, lang: str, root: str) -> str:
     e = html.escape
     items = []
     # One element per cited passage, holding every quote taken from it: an overview quotes
@@ -102,7 +102,7 @@ def _turn_sources(answer: Answer, number: int, lang: str) -> str:
         # The original at its page, the (first) quote highlighted: assistant/web/originals.py
         query = urlencode({"q": group[0].quote[:1000], "lang": lang})
         original = (
-            f'<a class="open-original" href="/source/{e(c.chunk_id)}?{e(query)}" '
+            f'<a class="open-original" href="{e(root)}/source/{e(c.chunk_id)}?{e(query)}" '
             f'target="_blank" rel="noopener">{e(t("open_original", lang))}'
             f"{e(_page(c.page, lang))}</a>"
         )
@@ -119,14 +119,15 @@ def _turn_sources(answer: Answer, number: int, lang: str) -> str:
     return f'<section class="turn" data-turn="{number}"><h3>{e(heading)}</h3>{body}</section>'
 
 
-def sources_html(turns: Turns, lang: str) -> str:
-    """Cited passages of every answer, newest first; older answers folded away."""
+def sources_html(turns: Turns, lang: str, root: str = "") -> str:
+    """Cited passages of every answer, newest first; older answers folded away. root: the
+    app's root path ("" or "/prefix"), which the links to the originals start with."""
     e = html.escape
     if not turns:
         body = f'<p class="empty">{e(t("sources_empty", lang))}</p>'
     else:
         sections = [
-            _turn_sources(Answer.model_validate(turn["answer"]), number, lang)
+            _turn_sources(Answer.model_validate(turn["answer"]), number, lang, root)
             for number, turn in reversed(list(enumerate(turns, 1)))
         ]
         body = sections[0]
@@ -182,6 +183,36 @@ def upload_report(results: list[UploadResult], lang: str) -> str:
         else:
             items.append(f'<li class="added">✓ {e(r.file)} · {e(t("upload_ok", lang))}</li>')
     return f'<ul class="upload-report" role="status">{"".join(items)}</ul>'
+
+
+def reindex_progress(progress: ReindexProgress | None, lang: str) -> str:
+    """The re-index's status line: started, then "n of m files" with the next file's name."""
+    e = html.escape
+    if progress is None or progress.total == 0:
+        text = t("reindex_started", lang)
+        return f'<p class="reindex-progress" role="status">{e(text)}</p>'
+    text = t("reindex_progress", lang, done=progress.done, total=progress.total)
+    name = f" · {e(progress.file)}" if progress.file else ""
+    bar = f'<progress max="{progress.total}" value="{progress.done}" aria-hidden="true"></progress>'
+    return f'<p class="reindex-progress" role="status">{e(text)}{name}</p>{bar}'
+
+
+def reindex_report(summary: ReindexSummary, lang: str) -> str:
+    """Counts, then one line per document that failed, with the reason."""
+    e = html.escape
+    counts = t(
+        "reindex_done",
+        lang,
+        total=summary.total,
+        updated=len(summary.updated),
+        unchanged=len(summary.unchanged),
+        failed=len(summary.failed),
+    )
+    failures = "".join(
+        f'<li class="failed">✗ {e(f.file)}: {e(f.error)}</li>' for f in summary.failed
+    )
+    listed = f'<ul class="reindex-failures">{failures}</ul>' if failures else ""
+    return f'<div class="reindex-report" role="status"><p>{e(counts)}</p>{listed}</div>'
 
 
 def library_html(documents: list[DocumentInfo], lang: str) -> str:

@@ -37,6 +37,7 @@ from assistant.web.guards import (
 )
 from assistant.web.i18n import gradio_translations
 from assistant.web.originals import Originals, originals_router
+from assistant.web.paths import AppRootMiddleware, app_root
 
 GRADIO_JS = Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js"
 
@@ -81,8 +82,8 @@ DESCRIPTION = """Answers with checked citations from the indexed documents.
 * `POST /api/ask` and `POST /api/ask/stream` (server-sent events) take
   `{question, history?, filters?, conversation_id?}` and return the Answer JSON with the
   `conversation_id` it was kept in; `/api/conversations` lists and opens the caller's own.
-* `/api/documents` lists the indexed documents; members of the admin group upload (multipart)
-  and delete them.
+* `/api/documents` lists the indexed documents; members of the admin group upload (multipart),
+  re-index (`/api/documents/reindex`, server-sent progress) and delete them.
 * `POST /v1/chat/completions` and `GET /v1/models` follow the OpenAI chat API; citations are
   in the extra top-level field `citations` and as a "Sources:" list at the end of the text.
 * When tokens are configured, send `Authorization: Bearer <token>`; the token's access groups
@@ -124,8 +125,8 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     app.include_router(originals_router(Originals(assistant, auth), settings.ui_language))
 
     @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
-        return HTMLResponse(docs_html(app.openapi()))
+    def docs(request: Request) -> HTMLResponse:
+        return HTMLResponse(docs_html(app.openapi(), app_root(request)))
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -143,7 +144,8 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     @app.get("/embed", include_in_schema=False)
     def embed_redirect(request: Request) -> RedirectResponse:
         query = request.url.query
-        return RedirectResponse("/embed/" + (f"?{query}" if query else ""), status_code=307)
+        target = f"{app_root(request)}/embed/" + (f"?{query}" if query else "")
+        return RedirectResponse(target, status_code=307)
 
     @app.get("/gradio.js", include_in_schema=False)
     def gradio_js() -> FileResponse:
@@ -176,6 +178,8 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
         frame_ancestors=settings.frame_ancestors,
         ui_language=settings.ui_language,
     )
+    # Outermost: the app's root path, for every link and redirect written below it.
+    app.add_middleware(AppRootMiddleware)
 
     for path, embed in (("/embed", True), ("/", False)):
         gr.mount_gradio_app(
@@ -211,4 +215,10 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
 def run(settings: Settings) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        root_path=settings.root_path,
+        log_level="info",
+    )

@@ -20,47 +20,105 @@
     for (let p = el; p; p = p.parentElement) { if (p.tagName === 'DETAILS') p.open = true; }
     $$('details.source.highlight').forEach((e) => e.classList.remove('highlight'));
     el.classList.add('highlight');
-    // Instant on a phone (and for reduced motion): a smooth scroll still running would carry
-    // the page away again after "back to the answer".
-    const still = window.innerWidth <= 640 || matchMedia('(prefers-reduced-motion: reduce)').matches;
+    const still = matchMedia('(prefers-reduced-motion: reduce)').matches;
     el.scrollIntoView({ behavior: still ? 'auto' : 'smooth', block: 'nearest' });
     const summary = el.querySelector('summary');
     if (summary) summary.focus({ preventScroll: true });
   };
-  // When the passage is out of the chat's sight (a phone, where the sources are below the
-  // chat), a button leads back to the answer.
-  const backButton = (link) => {
-    let back = document.getElementById('back-to-answer');
-    if (back) back.remove();
-    if (window.innerWidth > 640) return;
-    back = document.createElement('button');
-    back.id = 'back-to-answer';
-    back.type = 'button';
-    back.textContent = `↑ ${texts().back_to_chat || 'Back'}`;
-    const href = link.getAttribute('href');
-    back.addEventListener('click', () => {
-      // The chat may have re-rendered the answer since (a stream finishing): the clicked
-      // link is then a new element with the same target.
-      const target = () => (link.isConnected
-        ? link : document.querySelector(`#chatbot a[href="${href}"]`) || link);
-      // Gradio's chatbot scrolls itself to its end shortly after a layout change (on a phone
-      // the link left the view again within half a second): bring it back until that settles.
-      const bring = () => target().scrollIntoView({ block: 'center' });
-      bring();
-      requestAnimationFrame(bring);
-      [250, 700, 1500].forEach((ms) => setTimeout(bring, ms));
-      target().focus({ preventScroll: true });
-      back.remove();
-    });
-    document.body.appendChild(back);
+  // On a phone the sources panel is far below the chat: the passage opens in a drawer over
+  // the chat instead (also in a narrow frame whose panel is out of sight), and Close, Escape, a tap beside it or the phone's Back button lead back
+  // to the chat as it was (nothing below it scrolls; focus returns to the citation).
+  const phone = () => window.innerWidth <= 640;
+  const chatScroller = (el) => {
+    for (let p = el && el.parentElement; p; p = p.parentElement) {
+      if (['auto', 'scroll'].includes(getComputedStyle(p).overflowY)) return p;
+    }
+    return null;
   };
+  let drawer = null;
+  const closeDrawer = (fromHistory) => {
+    if (!drawer) return;
+    const { element, link, href, scrollY, list, listTop } = drawer;
+    drawer = null;
+    element.remove();
+    window.scrollTo(0, scrollY);
+    if (list && list.isConnected) list.scrollTop = listTop;
+    if (!fromHistory && history.state && history.state.assistantDrawer) history.back();
+    const target = link.isConnected ? link : document.querySelector(`#chatbot a[href="${href}"]`);
+    if (target) target.focus({ preventScroll: true });
+  };
+  const openDrawer = (link, id) => {
+    const passage = root().querySelector('#' + CSS.escape(id));
+    if (!passage) return;
+    closeDrawer(false);
+    const s = texts();
+    const element = document.createElement('div');
+    element.id = 'source-drawer';
+    const sheet = document.createElement('div');
+    sheet.className = 'sheet';
+    sheet.setAttribute('role', 'dialog');
+    sheet.setAttribute('aria-modal', 'true');
+    sheet.setAttribute('aria-labelledby', 'source-drawer-title');
+    const bar = document.createElement('div');
+    bar.className = 'bar';
+    const title = document.createElement('h2');
+    title.id = 'source-drawer-title';
+    title.textContent = passage.querySelector('summary').textContent.replace(/\s+/g, ' ').trim();
+    const close = document.createElement('button');
+    close.type = 'button';
+    close.className = 'close';
+    close.textContent = `← ${s.back_to_chat || 'Back'}`;
+    close.addEventListener('click', () => closeDrawer(false));
+    bar.append(close);
+    const body = document.createElement('div');
+    body.className = 'body';
+    // The panel's own (escaped) elements, copied: the quote, the file and the original.
+    Array.from(passage.children).filter((c) => c.tagName !== 'SUMMARY')
+      .forEach((c) => body.appendChild(c.cloneNode(true)));
+    sheet.append(bar, title, body);
+    element.appendChild(sheet);
+    element.addEventListener('click', (event) => { if (event.target === element) closeDrawer(false); });
+    element.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') { event.preventDefault(); closeDrawer(false); return; }
+      if (event.key !== 'Tab') return;  // the keyboard stays in the drawer while it is open
+      const stops = Array.from(sheet.querySelectorAll('a[href], button'));
+      const first = stops[0];
+      const last = stops[stops.length - 1];
+      if (event.shiftKey && document.activeElement === first) { event.preventDefault(); last.focus(); }
+      else if (!event.shiftKey && document.activeElement === last) { event.preventDefault(); first.focus(); }
+    });
+    const app = document.querySelector('gradio-app[src]');
+    if (app) {
+      body.querySelectorAll('a.open-original').forEach((a) => {
+        a.href = new URL(a.getAttribute('href'), app.getAttribute('src')).href;
+      });
+    }
+    document.body.appendChild(element);
+    // The chat's own scroll too: Gradio's chatbot may scroll itself meanwhile.
+    const list = chatScroller(link);
+    drawer = {
+      element, link, href: link.getAttribute('href'), scrollY: window.scrollY,
+      list, listTop: list ? list.scrollTop : 0,
+    };
+    history.pushState({ ...(history.state || {}), assistantDrawer: true }, '');
+    close.focus({ preventScroll: true });
+  };
+  window.addEventListener('popstate', () => closeDrawer(true));
   document.addEventListener('click', (event) => {
     const link = event.target.closest && event.target.closest('a[href^="#src-"]');
     if (!link) return;
     event.preventDefault();
     event.stopPropagation();
-    open(link.getAttribute('href').slice(1));
-    backButton(link);
+    const id = link.getAttribute('href').slice(1);
+    // Narrow, and the sources panel out of sight (below the chat): the drawer. A narrow frame
+    // tall enough to show the panel opens the passage there, as a desktop does.
+    const panel = root().querySelector('#sources');
+    const top = panel ? panel.getBoundingClientRect().top : Infinity;
+    if (phone() && top > window.innerHeight - 120) {
+      openDrawer(link, id);
+      return;
+    }
+    open(id);
   }, true);
 
   const theme = new URLSearchParams(window.location.search).get('theme');
@@ -135,7 +193,12 @@
     // Gradio's drop zone names itself "Click to upload…" without the visible label.
     $$('#upload .upload-container[aria-label]').forEach((el) => el.removeAttribute('aria-label'));
   };
-  new MutationObserver(() => fixMessages()).observe(document.body, {
+  new MutationObserver(() => {
+    fixMessages();
+    // The box hidden by the server (a new or another conversation): the chat's room goes too.
+    const box = $('#feedback');
+    if (list && (!box || box.offsetParent === null)) closed();
+  }).observe(document.body, {
     subtree: true, childList: true, characterData: true,
     attributes: true, attributeFilter: ['aria-label'],
   });
@@ -191,21 +254,76 @@
       return;
     }
     // Like/dislike (the last two): the comment box opens right below the rated answer.
-    if (index >= all.length - 2) placeFeedback(message);
+    if (index >= all.length - 2) placeFeedback(message, button);
   }, true);
 
-  // The comment box is laid over the chat right below the rated answer (anchored to the
-  // answer's buttons), not at the foot of the chat where it may be out of sight.
+  // The comment box opens right below the rated answer, laid over the chat's own area and
+  // never beyond it, so the question box stays uncovered. The chat gets room at its end (a
+  // padding as tall as the box) and is scrolled so that the answer's buttons sit just above
+  // the box. Where the chat is too short for that (a phone) the box stays in the page's flow
+  // below the chat, the rated answer scrolled to the chat's lower edge.
   let rated = null;
-  const placeFeedback = (message) => {
+  let ratedButton = null;
+  let list = null;
+  const scroller = chatScroller;
+  // The row of buttons under the rated answer: the first one after it in the page.
+  const ratedButtons = () => $$('#chatbot .message-buttons-left')
+    .find((b) => rated.compareDocumentPosition(b) & Node.DOCUMENT_POSITION_FOLLOWING) || rated;
+  const anchorFeedback = () => {
+    const box = $('#feedback');
+    if (!box || !rated || !rated.isConnected || !list || box.offsetParent === null) return;
+    const buttons = ratedButtons().getBoundingClientRect();
+    const view = list.getBoundingClientRect();
+    const height = box.offsetHeight;
+    const over = height + 16 < view.height * 0.8;
+    box.classList.toggle('anchored', over);
+    const room = over ? height + 12 : 8;
+    // Out of place (above the chat's top, or too low for the box): the answer is scrolled.
+    if (buttons.bottom < view.top + 24 || buttons.bottom > view.bottom - room) {
+      list.scrollTop += buttons.bottom - (view.bottom - room);
+    }
+    if (!over) { box.style.top = ''; return; }
+    const column = box.parentElement;
+    if (getComputedStyle(column).position === 'static') column.style.position = 'relative';
+    const base = column.getBoundingClientRect().top;
+    const top = ratedButtons().getBoundingClientRect().bottom + 4;
+    // Kept inside the chat's area whatever the reader scrolls to.
+    const clamped = Math.min(Math.max(top, view.top), view.bottom - height);
+    box.style.top = `${clamped - base}px`;
+  };
+  // Gradio's chatbot scrolls itself back to its end a moment after a rating (it was at the
+  // end when its value changed): for two seconds the rated answer is brought back, until the
+  // reader scrolls on their own. Later scrolling only moves the box with the answer.
+  let holding = 0;
+  const onScroll = () => {
+    if (performance.now() < holding) { anchorFeedback(); return; }
+    const box = $('#feedback');
+    if (box && box.classList.contains('anchored') && rated && list) {
+      const view = list.getBoundingClientRect();
+      const top = ratedButtons().getBoundingClientRect().bottom + 4;
+      const base = box.parentElement.getBoundingClientRect().top;
+      box.style.top = `${Math.min(Math.max(top, view.top), view.bottom - box.offsetHeight) - base}px`;
+    }
+  };
+  const release = () => { holding = 0; };
+  const placeFeedback = (message, button) => {
     rated = message;
+    ratedButton = button;
     const started = Date.now();
     const place = () => {
       const box = $('#feedback');
-      if (!box || box.offsetParent === null) {
+      if (!box || box.offsetParent === null || !scroller(message)) {
         if (Date.now() - started < 10000) requestAnimationFrame(place);
         return;
       }
+      if (list) list.style.paddingBottom = '';
+      list = scroller(message);
+      // Room at the chat's end only where the box goes over the chat (not on a phone).
+      const fits = box.offsetHeight + 16 < list.getBoundingClientRect().height * 0.8;
+      list.style.paddingBottom = fits ? `${box.offsetHeight + 16}px` : '';
+      holding = performance.now() + 2000;
+      list.addEventListener('scroll', onScroll);
+      ['wheel', 'touchstart', 'keydown', 'mousedown'].forEach((e) => list.addEventListener(e, release));
       anchorFeedback();
       box.scrollIntoView({ block: 'nearest' });
       const area = box.querySelector('textarea');
@@ -213,20 +331,33 @@
     };
     requestAnimationFrame(place);
   };
-  const anchorFeedback = () => {
-    const box = $('#feedback');
-    if (!box || !rated || box.offsetParent === null) return;
-    const column = box.parentElement;
-    const row = rated.closest('.message-row') || rated;
-    const buttons = row.nextElementSibling && row.nextElementSibling.matches('.message-buttons, .message-buttons *, [class*="message-buttons"]')
-      ? row.nextElementSibling : row;
-    if (getComputedStyle(column).position === 'static') column.style.position = 'relative';
-    const top = buttons.getBoundingClientRect().bottom - column.getBoundingClientRect().top + 4;
-    box.classList.add('anchored');
-    box.style.top = `${Math.max(0, top)}px`;
-  };
-  document.addEventListener('scroll', anchorFeedback, true);
   window.addEventListener('resize', anchorFeedback);
+  // Closed (Cancel, Escape): the chat loses its extra room and the keyboard goes back to the
+  // thumb that opened the box.
+  const closed = () => {
+    if (list) {
+      list.style.paddingBottom = '';
+      list.removeEventListener('scroll', onScroll);
+    }
+    const target = ratedButton && ratedButton.isConnected ? ratedButton : null;
+    rated = null;
+    ratedButton = null;
+    list = null;
+    return target;
+  };
+  window.assistantFeedbackClosed = () => {
+    const target = closed();
+    if (target) target.focus({ preventScroll: true });
+  };
+  document.addEventListener('keydown', (event) => {
+    if (event.key !== 'Escape') return;
+    const inside = event.target.closest && event.target.closest('#feedback, #chatbot');
+    const cancel = $('#feedback-cancel');
+    if (!inside || !cancel || cancel.offsetParent === null) return;
+    event.preventDefault();
+    event.stopPropagation();
+    cancel.click();
+  }, true);
 
   // Send: not for an empty question; a counter near the length limit.
   const syncSend = () => {
