@@ -183,9 +183,9 @@ class Library:
         name no indexed document."""
         found: dict[str, Path] = {}
         for meta in self.assistant.store.metadata_by_id().values():
-            doc_id = str(meta.get("doc_id"))
+            doc_id = meta.doc_id
             if doc_ids is None or doc_id in doc_ids:
-                found.setdefault(doc_id, Path(str(meta.get("path") or self.id_root / doc_id)))
+                found.setdefault(doc_id, Path(meta.path) if meta.path else self.id_root / doc_id)
         unknown = [d for d in dict.fromkeys(doc_ids or []) if d not in found]
         return found, unknown
 
