@@ -617,6 +617,32 @@ def test_a_word_search_crosses_languages_through_the_concepts_a_question_names(
     assert "24.3.2025" in answer.answer, answer.answer
 
 
+def test_an_overview_is_made_of_sentences_never_a_heading_or_a_row(
+    corpus_assistant: Assistant,
+) -> None:
+    # Quoted before: the section's heading alone ("Lahden Tilakeskus, toimitilajohtajan
+    # katsaus"), then, as an overview, a row of figures and a line of column headers.
+    answer = corpus_assistant.ask(
+        "Mitä Lahden Tilakeskuksen toimitilajohtajan katsauksessa sanotaan talouden tilanteesta?"
+    )
+    assert not answer.refused, answer.answer
+    assert "pääosin talousarvion ja käyttösuunnitelman mukaista" in answer.answer, answer.answer
+    assert "“Lahden Tilakeskus, toimitilajohtajan katsaus”" not in answer.answer
+    assert "-22 118" not in answer.answer and "KS+LTA 2025”" not in answer.answer, answer.answer
+
+
+def test_a_concept_named_by_the_documents_title_is_not_absent(
+    corpus_assistant: Assistant,
+) -> None:
+    # "R&D" named no passage ("FoU" stands in the title and inside "FoU-strategin"), so the
+    # question was refused as asking about research the evidence does not name.
+    answer = corpus_assistant.ask(
+        "Different thing: what does the Stockholm R&D strategy mean by academic freedom?"
+    )
+    assert not answer.refused, answer.answer
+    assert "akademiska friheten" in answer.answer, answer.answer
+
+
 def test_how_many_is_answered_by_a_count_not_by_a_sum_of_money(
     corpus_assistant: Assistant,
 ) -> None:

@@ -290,3 +290,14 @@ def test_cleaning_keeps_lists_tables_and_compound_dashes() -> None:
     )
     assert lines[1:3] == ["• första punkten", "• andra punkten"]
     assert lines[3:] == ["Liikevaihto 75 754 77 501 77 501", "Henkilöstökulut -2 245 -2 320 -2 320"]
+
+
+def test_a_name_compound_broken_at_its_dash_keeps_the_dash_and_no_space() -> None:
+    # "Lahti-" / "Pisteellä" was read as "Lahti- Pisteellä": the name was cut in two and a
+    # follow-up naming "Lahti-Pisteellä" found no sentence that names it.
+    page = clean_page(
+        "• Satama- ja veneasiakkaiden sähköistä palvelua edistetty. Kuntalaisten \n\n"
+        "Timmi-tilavarausasiointia liikuntapalveluiden osalta kehitetty. Lahti-\n\n"
+        "Pisteellä on toteutettu lähes 17 000 palvelutapahtumaa.\n"
+    )
+    assert "Lahti-Pisteellä on toteutettu" in page.text

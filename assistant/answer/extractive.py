@@ -123,7 +123,9 @@ class ExtractiveBackend(AnswerBackend):
         languages = [request.language, *{p.meta.language for p in passages}]
         asked = request.asked or request.question
         facts = QuestionFacts.of(request.question, languages)
-        context = " ".join(p.text + " " + p.meta.section for p in passages)
+        # A document's title says what all of it is about ("Forsknings- och
+        # utvecklingsstrategi"): a concept it names is named by every passage of it.
+        context = " ".join(f"{p.text} {p.meta.section} {p.meta.title}" for p in passages)
         # Numbers must match exactly: a year or amount absent from every passage means the
         # documents do not answer this question.
         if QuestionFacts.of(asked, languages).missing_specifics(context):
@@ -145,6 +147,11 @@ class ExtractiveBackend(AnswerBackend):
         typed = [c for c in ranked if can_answer_type(c.text, answer_type, asked, c.context)]
         if not typed:
             return Selection(answerability=0.0, reason=f"no sentence holds a {answer_type}")
+        # A heading names what a section is about and answers nothing ("Lahden Tilakeskus,
+        # toimitilajohtajan katsaus" quoted for "what does the review say about finances?").
+        typed = [c for c in typed if not _is_heading(c)]
+        if not typed:
+            return Selection(answerability=0.0, reason="only headings match")
         # A follow-up fragment ("By when?") borrows its topic from the turn before: the
         # sentences on that topic that rank first may hold what was asked before, and the one
         # that holds this turn's kind of answer is a little further down.
@@ -194,8 +201,15 @@ class ExtractiveBackend(AnswerBackend):
             # among the passages (a date "12/2023") does not make this passage answer it.
             return Selection(answerability=0.0, signals=signals, reason="the year is absent")
         if answer_type == "overview":
+            # A summary is made of sentences: a row of figures (or a row's context-bearing
+            # neighbour) that matched the question's words is no key point.
+            prose = [c for c in ranked if not c.context and not is_table_row(c.text)]
+            first = next((c for c in typed if c in prose), None)
+            if first is None:
+                return Selection(answerability=0.0, signals=signals, reason="no sentences")
+            anchor = _section_anchor(first, prose, asked, languages)
             return Selection(
-                picked=self._overview(_section_anchor(best, ranked, asked, languages), ranked),
+                picked=self._overview(anchor, prose),
                 shape="overview",
                 answerability=probability,
                 signals=signals,
@@ -410,6 +424,7 @@ class ExtractiveBackend(AnswerBackend):
             figures = sum(any(ch.isdigit() for ch in w) for w in words)
             return (
                 c.passage.meta.doc_id == doc
+                and not c.context
                 and not is_table_row(c.text)
                 and len(words) >= 5
                 and figures * 2 < len(words)
@@ -418,13 +433,26 @@ class ExtractiveBackend(AnswerBackend):
 
         same_section = [c for c in ranked if usable(c) and c.section == best.section]
         same_doc = [c for c in ranked if usable(c)]
-        picked: list[Candidate] = [best]
+        # The anchor may be a line of column headers under the section's title ("2025
+        # KS+LTA 2025"): it decides the section, and is quoted only when it is a sentence.
+        picked: list[Candidate] = [best] if usable(best) else []
         for candidate in [*same_section, *same_doc]:
             if len(picked) >= self.config.overview_sentences:
                 break
             if all(candidate.text != p.text for p in picked):
                 picked.append(candidate)
         return sorted(picked, key=reading_order)
+
+
+def _is_heading(candidate: Candidate) -> bool:
+    text = candidate.text.strip()
+    return (
+        "\n" not in text
+        and not candidate.context
+        and not is_table_row(text)
+        and not is_tile(text)
+        and looks_like_heading(text)
+    )
 
 
 def _cut_by_page_break(candidate: Candidate) -> bool:

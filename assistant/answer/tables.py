@@ -203,6 +203,8 @@ def _concepts_in(text: str, kind: str = "table_terms", *, longest: bool = False)
     both an operating result and a surplus)."""
     lower = text.lower()
     words = set(re.findall(r"[\w+/.&-]+", lower))
+    # A short term is also a part of a compound with a dash ("FoU" in "FoU-strategin").
+    words |= {part for word in words if "-" in word for part in word.split("-") if part}
     matches: list[tuple[int, int, str]] = []
     for concept, terms in _concepts(kind).items():
         for term in terms:

@@ -216,6 +216,12 @@ def clean_page(raw: str, furniture: set[str] | frozenset[str] = frozenset()) -> 
                 joiner = " " if first_word.lower() in _KEEP_HYPHEN_BEFORE else ""
                 out[-1] = prev[:-1] + line if not joiner else prev + joiner + line
                 continue
+            if prev.endswith("-") and len(prev) > 1 and prev[-2].isalpha() and line[0].isupper():
+                # A compound with a name, broken at its dash ("Lahti-" / "Pisteellä",
+                # "Päijät-" / "Häme"): the dash is the word's own, and a space would cut
+                # the name in two.
+                out[-1] = prev + line
+                continue
             numbered_point = _NUMBERED_POINT.match(prev) is not None and not _starts_lower(line)
             if not numbered_point and (
                 _starts_lower(line) or line[0].isdigit() or not looks_like_heading(prev)

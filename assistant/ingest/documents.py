@@ -17,7 +17,7 @@ from assistant.schema import Chunk, LoadedDocument, Page
 from assistant.store.records import ChunkMeta
 
 # Bump when loading, cleaning or chunking changes, so re-ingesting rebuilds the chunks.
-PIPELINE_VERSION = "19"
+PIPELINE_VERSION = "20"
 
 
 def document_id(path: Path, root: Path) -> str:
