@@ -34,11 +34,13 @@ REPO = Path(__file__).resolve().parents[1]
 # for false refusals). Accuracy raised at 5951c5f: 0.647 (44/68). Only ever raise these (lower,
 # for false refusals). Raised on 2026-12-03 (fourth session) with the public-sector lexicon at
 # 4747666, fresh index: accuracy 0.676 (46/68), refusal 0.538 (7/13), false refusals 0.059
-# (4/68); accuracy set one item under.
-MIN_ANSWER_ACCURACY = 0.66
+# (4/68); accuracy set one item under. Raised again at 849d11b (fresh index): accuracy 0.706
+# (48/68), recall@5 0.956 (65/68), refusal 0.615 (8/13), false refusals 0.029 (2/68); each set
+# one item under (over, for false refusals).
+MIN_ANSWER_ACCURACY = 0.69
 MIN_RECALL = 0.94
-MIN_REFUSAL_RATE = 0.46
-MAX_FALSE_REFUSALS = 0.075
+MIN_REFUSAL_RATE = 0.53
+MAX_FALSE_REFUSALS = 0.045
 
 # Second corpus (German Debian Reference), test split. Measured 2026-12-02 at 7c058cb with
 # `assistant eval run --dataset evals/datasets/debian-reference-de.jsonl --corpus
