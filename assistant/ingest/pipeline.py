@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import queue
 import re
-import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from assistant.errors import DocumentError
 from assistant.ingest.check import Damage, inspect
@@ -54,7 +52,6 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
 _LETTER_OR_DIGIT = re.compile(r"[^\W_]")
 Existing = dict[str, dict[str, ChunkMeta]]
-_T = TypeVar("_T")
 
 
 @dataclass
@@ -239,34 +236,28 @@ class Ingestor:
                 by_path[meta.path] = meta.doc_id
 
         group_files: dict[Path, tuple[str, ...] | None] = {}
-
-        def plan_one(path: Path, root: Path) -> _Plan | tuple[str, str] | None:
-            """A file's plan, None when unchanged, or (path, reason) when it cannot be read:
-            one bad document never stops the others."""
+        pending: list[_Plan] = []
+        for index, (path, root) in enumerate(files):
+            if progress:
+                progress(path.name, index, len(files))
             try:
                 chosen = explicit
                 if chosen is None:
                     chosen = groups_for(path, root, group_files)
-                return self._plan_file(path, chosen, existing, by_path, report)
+                plan = self._plan_file(path, chosen, existing, by_path, report)
             except DocumentError as exc:
-                return (exc.path, exc.reason)
+                report.failed.append((exc.path, exc.reason))
+                continue
             except OSError as exc:
-                return (str(path), f"cannot read: {exc.strerror or exc}")
-
-        pending: list[_Plan] = []
-        with contextlib.closing(_ahead(plan_one, files, _texts, BATCH_TEXTS)) as planned:
-            for index, ((path, _), plan) in enumerate(zip(files, planned, strict=True)):
-                if progress:
-                    progress(path.name, index, len(files))
-                if isinstance(plan, tuple):
-                    report.failed.append(plan)
-                elif plan is not None:
-                    pending.append(plan)
-                # Embedding and writing in batches that span files: small files alone would
-                # make small embedding batches and many store round trips.
-                if sum(p.texts for p in pending) >= BATCH_TEXTS:
-                    self._commit(pending, report)
-                    pending = []
+                report.failed.append((str(path), f"cannot read: {exc.strerror or exc}"))
+                continue
+            if plan is not None:
+                pending.append(plan)
+            # Embedding and writing in batches that span files: small files alone would
+            # make small embedding batches and many store round trips.
+            if sum(p.texts for p in pending) >= BATCH_TEXTS:
+                self._commit(pending, report)
+                pending = []
         self._commit(pending, report)
         if progress:
             progress("", len(files), len(files))
@@ -497,66 +488,6 @@ class Ingestor:
             return None
         pages = {page.number: page.text for page in document.pages}
         return pages.get(meta.page)
-
-
-def _texts(plan: object) -> int:
-    return plan.texts if isinstance(plan, _Plan) else 0
-
-
-def _ahead(
-    work: Callable[[Path, Path], _T],
-    files: Sequence[tuple[Path, Path]],
-    size: Callable[[_T], int],
-    budget: int,
-) -> Generator[_T, None, None]:
-    """work(path, root) for each file, in order, done by one worker thread up to `budget`
-    texts (by `size`) ahead of the caller: loading, cleaning and chunking (Python) overlap
-    with the embedding of the batch before (torch, which releases the GIL), and what waits is
-    at most about one batch. One worker keeps the planning state (documents seen, groups
-    files read) single-threaded and the files in order."""
-    if len(files) < 2:
-        yield from (work(path, root) for path, root in files)
-        return
-    done: queue.Queue[tuple[bool, Any]] = queue.Queue()
-    room = threading.Condition()
-    waiting = 0  # texts planned and not yet taken by the caller
-    stopped = False
-
-    def produce() -> None:
-        nonlocal waiting
-        for path, root in files:
-            with room:
-                while not stopped and waiting >= budget:
-                    room.wait()
-                if stopped:
-                    return
-            try:
-                result = work(path, root)
-            except BaseException as exc:  # handed to the caller, raised there
-                done.put((False, exc))
-                return
-            with room:
-                waiting += size(result)
-            done.put((True, result))
-
-    worker = threading.Thread(target=produce, name="ingest-parse", daemon=True)
-    worker.start()
-    try:
-        for _ in files:
-            ok, value = done.get()
-            if not ok:
-                raise value
-            with room:
-                waiting -= size(value)
-                room.notify()
-            yield value
-    finally:
-        # The caller stopped (a failed write, an error): the worker finishes the file it is
-        # on and starts no other.
-        with room:
-            stopped = True
-            room.notify()
-        worker.join()
 
 
 def _normalise_groups(groups: Iterable[str]) -> tuple[str, ...]:
