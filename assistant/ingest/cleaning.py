@@ -211,12 +211,13 @@ def clean_page(raw: str, furniture: set[str] | frozenset[str] = frozenset()) -> 
         prev_closed = not prev or _ends_sentence(prev) or heading_flags[-1]
         structural = is_list_item(line) or is_table_row(line) or is_table_row(prev)
         if prev and not structural and not prev_closed:
-            if prev.endswith("-") and len(prev) > 1 and prev[-2].isalpha() and _starts_lower(line):
+            broken_word = prev.endswith("-") and len(prev) > 1 and prev[-2].isalpha()
+            if broken_word and _starts_lower(line):
                 first_word = line.split()[0].strip(",.")
                 joiner = " " if first_word.lower() in _KEEP_HYPHEN_BEFORE else ""
                 out[-1] = prev[:-1] + line if not joiner else prev + joiner + line
                 continue
-            if prev.endswith("-") and len(prev) > 1 and prev[-2].isalpha() and line[0].isupper():
+            if broken_word and line[0].isupper():
                 # A compound with a name, broken at its dash ("Lahti-" / "Pisteellä",
                 # "Päijät-" / "Häme"): the dash is the word's own, and a space would cut
                 # the name in two.
