@@ -566,7 +566,26 @@ def test_lang_sets_gradios_own_labels_and_error_notices(
     from playwright.sync_api import expect
 
     words = GRADIO_WORDS[lang]
-    page = open_page(browser, f"{app_url}/?lang={lang}", "en-US")  # the browser says English
+    context = browser.new_context(locale="en-US", viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+
+    # Gradio's strings for the language arrive late (a busy server): until they are there, a
+    # question cannot be sent, else its Clear and Like would stay in the browser's language.
+    held: list[Any] = []
+    locale_file = re.compile(rf"/assets/{lang}-[\w-]+\.js$")
+    page.route(locale_file, lambda route: held.append(route))
+    page.goto(f"{app_url}/?lang={lang}")  # the browser says English
+    page.locator("#question textarea").fill(SV_QUESTION)
+    deadline = time.monotonic() + 60
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(100)  # lets Playwright hand over the held request
+    assert held, "the page never asked for Gradio's strings of the language"
+    expect(page.locator("#send")).to_be_disabled()
+    page.keyboard.press("Enter")  # nor by Enter
+    expect(page.locator('#chatbot [data-testid="user"]')).to_have_count(0)
+    for route in held:
+        route.continue_()
+    page.unroute(locale_file)
 
     def gradio_controls_speak_the_language() -> None:
         chat = page.locator("#chatbot")

@@ -142,7 +142,7 @@
             if (html.getAttribute('lang') === lang) done();
           });
           watch.observe(html, { attributes: true, attributeFilter: ['lang'] });
-          const timer = setTimeout(done, 10000);  // never keep the chat from loading
+          const timer = setTimeout(done, 15000);  // never keep the chat from loading
           module.changeLocale(lang);
         });
       }
@@ -151,12 +151,18 @@
   };
 
   // The interface language: <html lang>, the page title and Gradio's own labels.
+  // Questions wait for it: Gradio words a chat's controls (Clear, Like) once, when the first
+  // message renders, so a question sent before the switch would leave them in the browser's
+  // language for the whole conversation. A failed load event must not lock the chat forever.
+  let ready = false;
+  setTimeout(() => { ready = true; }, 20000);
   window.assistantApply = async () => {
     const s = texts();
-    if (!s.lang) return;
+    if (!s.lang) { ready = true; return; }
     if (ownPage()) document.title = s.title;
     await gradioLocale(s.lang);
     if (ownPage()) document.documentElement.lang = s.lang;
+    ready = true;
     fixMessages();
   };
   if (window.__assistantTexts) window.assistantApply();
@@ -359,7 +365,8 @@
     cancel.click();
   }, true);
 
-  // Send: not for an empty question; a counter near the length limit.
+  // Send: not for an empty question nor before the interface language is set; a counter near
+  // the length limit.
   const syncSend = () => {
     const s = texts();
     // Gradio sets the title from the Blocks after load; the interface language wins.
@@ -370,9 +377,9 @@
     const area = $('#question textarea');
     const send = $('#send');
     if (!area || !send) return;
-    const empty = !area.value.trim();
-    if (send.disabled !== empty) send.disabled = empty;
-    send.setAttribute('aria-disabled', String(empty));
+    const blocked = !area.value.trim() || !ready;
+    if (send.disabled !== blocked) send.disabled = blocked;
+    send.setAttribute('aria-disabled', String(blocked));
     const max = Number(area.getAttribute('maxlength')) || 0;
     let counter = $('#question-counter');
     if (!counter) {
@@ -389,7 +396,7 @@
   document.addEventListener('input', syncSend, true);
   document.addEventListener('keydown', (event) => {
     const area = event.target.closest && event.target.closest('#question textarea');
-    if (area && event.key === 'Enter' && !event.shiftKey && !area.value.trim()) {
+    if (area && event.key === 'Enter' && !event.shiftKey && (!area.value.trim() || !ready)) {
       event.preventDefault();
       event.stopPropagation();
     }
