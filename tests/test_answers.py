@@ -19,6 +19,7 @@ from assistant.answer.tables import (
     pick_column,
     row_cells,
     translations,
+    unknown_names,
 )
 from assistant.core import Assistant
 from assistant.language import detect_question_language
@@ -713,3 +714,25 @@ def test_follow_ups_name_their_column_or_subject(corpus_assistant: Assistant) ->
     # the turn before asked for.
     answer = corpus_assistant.ask("Vem ansvarar för det?", health)
     assert "Regionarkivet" in answer.answer and answer.answer.count("[") <= 2, answer.answer
+
+
+def test_a_place_or_body_no_document_names_is_refused_and_an_exonym_is_no_stranger(
+    corpus_assistant: Assistant,
+) -> None:
+    # Answered before with a sentence about Region Stockholm's own clinical research, and
+    # with Lahti's customer count for a comparison with Tampere.
+    for question in (
+        "Hur står sig Region Stockholm jämfört med Västra Götalandsregionen när det gäller "
+        "klinisk forskning?",
+        "How does the number of Palvelutori customers in Lahti compare with the service "
+        "point in Tampere?",
+    ):
+        answer = corpus_assistant.ask(question)
+        assert answer.refused, answer.answer
+    vocabulary = corpus_assistant.lexical.vocabulary()
+    assert unknown_names("Mitä Tukholman strategia sanoo Karolinskasta?", "fi", vocabulary) == []
+    # English capitalises titles and documents spell acronyms out: neither is a stranger.
+    assert unknown_names("When did the Market Court rule on it?", "en", vocabulary) == []
+    assert unknown_names("Vilket ärendenummer har avtalet med KTH?", "sv", vocabulary) == []
+    answer = corpus_assistant.ask("Mitä akateeminen vapaus tarkoittaa Tukholman strategiassa?")
+    assert not answer.refused, answer.answer

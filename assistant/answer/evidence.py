@@ -155,19 +155,19 @@ def unknown_share(question: str, languages: Iterable[str], vocabulary: frozenset
     if not vocabulary:
         return 0.0
     languages = list(languages)
-    prefixes = _vocabulary_prefixes(vocabulary)
     words = _content_words(question)
     if not words:
         return 0.0
-    unknown = 0
-    for word in words:
-        tokens = set(tokenize(word, languages))
-        if tokens & vocabulary:
-            continue
-        if len(word) > _PREFIX and word[:_PREFIX] in prefixes:
-            continue
-        unknown += 1
+    unknown = sum(1 for word in words if not known_word(word, languages, vocabulary))
     return unknown / len(words)
+
+
+def known_word(word: str, languages: Iterable[str], vocabulary: frozenset[str]) -> bool:
+    """Whether the documents use the word in some stemmed or truncated form."""
+    if set(tokenize(word, list(languages))) & vocabulary:
+        return True
+    lower = word.lower()
+    return len(lower) > _PREFIX and lower[:_PREFIX] in _vocabulary_prefixes(vocabulary)
 
 
 def has_question_word(question: str) -> bool:
@@ -240,8 +240,12 @@ def _names_other_body(sentence: str, question: str) -> bool:
     )
 
 
+# A case number holds a year ("LS 2015–1096") but dates nothing.
+_CASE_NUMBER = re.compile(r"\b[A-ZÅÄÖ]{2,6}\s?\d{4}\s?[–-]\s?\d{1,6}\b")
+
+
 def _has_date(sentence: str) -> bool:
-    if _DATE_NUMBERS.search(sentence):
+    if _DATE_NUMBERS.search(_CASE_NUMBER.sub(" ", sentence)):
         return True
     lower = sentence.lower()
     return any(month in lower for month in all_months())

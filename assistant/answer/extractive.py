@@ -68,6 +68,7 @@ from assistant.answer.tables import (
     lexicon_words,
     row_match,
     split_row,
+    unknown_names,
 )
 from assistant.ingest.cleaning import is_table_row, is_tile, looks_like_heading, tile_label
 from assistant.text.profiles import continuation_words
@@ -134,6 +135,9 @@ class ExtractiveBackend(AnswerBackend):
         absent = absent_concepts(asked, context)
         if absent:
             return Selection(answerability=0.0, reason=f"the evidence names no {sorted(absent)}")
+        strangers = unknown_names(request.question, request.language, request.vocabulary)
+        if strangers:
+            return Selection(answerability=0.0, reason=f"no document names {strangers}")
 
         # A fragment ("Och förra året?") asks for the same kind of answer as the turn before;
         # a follow-up with a question word of its own ("Vem ansvarar för det?") does not.

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
-from assistant.answer.evidence import content_terms, numbers
+from assistant.answer.evidence import content_terms, known_word, names, numbers
 from assistant.ingest.cleaning import CELL
 from assistant.text.profiles import profiles
 
@@ -165,6 +165,28 @@ def translations(question: str, language: str) -> set[str]:
         for terms in [*own.lexicon.values(), *own.glossary.values()]:
             words -= terms
     return words
+
+
+def unknown_names(question: str, language: str, vocabulary: frozenset[str]) -> list[str]:
+    """The names of the question that no document uses in any form or language: "Hur står
+    sig Region Stockholm jämfört med Västra Götalandsregionen?" is about a place the documents
+    never mention, so no passage can answer it. Only where capitals mark names (English
+    capitalises "the Market Court") or for places of the lexicon ("Tampere"); acronyms are
+    left out, as documents spell them out ("KTH" is "Kungliga Tekniska högskolan")."""
+    own = profiles().get(language)
+    if own is None or not vocabulary:
+        return []
+    languages = list(profiles())
+    unknown = []
+    for name in sorted(names(question)):
+        if name.isupper() or any(ch.isdigit() for ch in name):
+            continue
+        words = lexicon_words(name, language)
+        if not (own.capitals_mark_names or words):
+            continue
+        if not any(known_word(w, languages, vocabulary) for w in [name, *words]):
+            unknown.append(name)
+    return unknown
 
 
 def _lexicon_concepts(text: str, language: str) -> set[str]:

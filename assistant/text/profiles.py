@@ -59,6 +59,9 @@ class LanguageProfile:
     # form: it only lets a sentence match a question in another language by what both name,
     # and unlike the glossary it is never a reason to refuse (it is too broad for that).
     lexicon: dict[str, frozenset[str]] = field(default_factory=dict, hash=False)
+    # Whether a capitalised word inside a sentence is a name (Swedish, Finnish). English
+    # capitalises the words of titles ("the Market Court") and German every noun.
+    capitals_mark_names: bool = False
     # Abbreviations whose period ends no sentence ("z. B.", "t.ex."), lower-case.
     abbreviations: frozenset[str] = frozenset()
     # Words by which a sentence points back at the one before it ("detta", "this", "tämä"):
@@ -138,6 +141,7 @@ def _parse(data: dict[str, Any], source: str) -> LanguageProfile:
             table_terms=concepts("table_terms"),
             glossary=concepts("glossary"),
             lexicon=concepts("lexicon"),
+            capitals_mark_names=bool(data.get("capitals_mark_names", False)),
             abbreviations=words("abbreviations"),
             continuation_words=words("continuation_words"),
             amount_words=words("amount_words"),
