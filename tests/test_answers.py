@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.answer.evidence import can_answer_type, expected_answer_type
+from assistant.answer.evidence import can_answer_type, expected_answer_type, names
 from assistant.answer.followup import leans_on_previous, standalone_question
 from assistant.answer.tables import (
     glossary_words,
@@ -736,3 +736,19 @@ def test_a_place_or_body_no_document_names_is_refused_and_an_exonym_is_no_strang
     assert unknown_names("Vilket ärendenummer har avtalet med KTH?", "sv", vocabulary) == []
     answer = corpus_assistant.ask("Mitä akateeminen vapaus tarkoittaa Tukholman strategiassa?")
     assert not answer.refused, answer.answer
+
+
+def test_a_month_is_no_name_a_follow_up_must_find(corpus_assistant: Assistant) -> None:
+    # "March" was taken for a name the evidence lacks ("Valtuustoinfo 5.3."): refused.
+    assert names("And the March info session?") == set()
+    history = [
+        {
+            "role": "user",
+            "content": "What did Lahti's city council hear about at its info session on 29 "
+            "January?",
+        },
+        {"role": "assistant", "content": "The cultural landscapes survey, the TE reform …"},
+    ]
+    answer = corpus_assistant.ask("And the March info session?", history)
+    assert not answer.refused, answer.answer
+    assert "hyvinvointikertomuksen" in answer.answer, answer.answer

@@ -63,9 +63,10 @@ def word_variants(text: str, languages: Iterable[str]) -> list[frozenset[str]]:
 
 
 def names(text: str) -> set[str]:
-    """Capitalised words and acronyms that are not sentence-initial: likely proper names."""
-    stopwords = all_stopwords()
-    return {m.group(1) for m in _NAME.finditer(text.strip()) if m.group(1).lower() not in stopwords}
+    """Capitalised words and acronyms that are not sentence-initial: likely proper names. A
+    month is none ("And the March info session?" is answered by "Valtuustoinfo 5.3.")."""
+    skipped = all_stopwords() | set(all_months())
+    return {m.group(1) for m in _NAME.finditer(text.strip()) if m.group(1).lower() not in skipped}
 
 
 def name_found(name: str, text_lower: str) -> bool:

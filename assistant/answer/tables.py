@@ -195,6 +195,8 @@ def _lexicon_concepts(text: str, language: str) -> set[str]:
         return set()
     lower = text.lower()
     words = set(re.findall(r"[\w+/.&-]+", lower))
+    # A short term also names its concept at either end of a dash compound ("AI-teknologi").
+    words |= {part for word in words if "-" in word for part in word.split("-")}
     return {
         concept
         for concept, terms in own.lexicon.items()
