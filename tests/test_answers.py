@@ -752,3 +752,19 @@ def test_a_month_is_no_name_a_follow_up_must_find(corpus_assistant: Assistant) -
     answer = corpus_assistant.ask("And the March info session?", history)
     assert not answer.refused, answer.answer
     assert "hyvinvointikertomuksen" in answer.answer, answer.answer
+
+
+def test_a_sum_in_words_counts_nothing_and_a_tables_unit_line_answers_nothing(
+    corpus_assistant: Assistant,
+) -> None:
+    # "noin miljoonalla eurolla" was a count of buildings; "1 000 euroa TP 2024", the unit
+    # and column line of a table, was quoted for a loan stock the report never gives.
+    purge = "Tilakeskus varautuu purkamisiin tänä vuonna noin miljoonalla eurolla."
+    assert not can_answer_type(purge, "count", "Kuinka monta rakennusta puretaan?")
+    assert can_answer_type("Regionen har två miljoner invånare.", "count", "Hur många invånare?")
+    for question in (
+        "Montako tyhjää rakennusta Tilakeskus purkaa tänä vuonna?",
+        "Hur mycket minskade Lahtis stad sin lånestock i euro under 2024?",
+    ):
+        answer = corpus_assistant.ask(question)
+        assert answer.refused, answer.answer

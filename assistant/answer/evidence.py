@@ -281,7 +281,17 @@ def _without_money(sentence: str) -> str:
     def drop(match: re.Match[str]) -> str:
         return " " if _has_currency(match.group(0)) else match.group(0)
 
-    return _MONEY_FIGURE.sub(drop, sentence)
+    text = _MONEY_FIGURE.sub(drop, sentence)
+    # A sum written with a word ("noin miljoonalla eurolla") counts no buildings either.
+    words = list(re.finditer(r"[^\W\d_]+", text))
+    for first, second in reversed(list(zip(words, words[1:], strict=False))):
+        if (
+            not text[first.end() : second.start()].strip()
+            and any(first.group(0).lower().startswith(m) for m in _MAGNITUDES)
+            and _has_currency(second.group(0))
+        ):
+            text = f"{text[: first.start()]} {text[second.end() :]}"
+    return text
 
 
 def gives_reason(sentence: str) -> bool:

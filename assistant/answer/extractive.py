@@ -450,6 +450,8 @@ class ExtractiveBackend(AnswerBackend):
 
 def _is_heading(candidate: Candidate) -> bool:
     text = candidate.text.strip()
+    if candidate.context and _is_column_header_line(text):
+        return True
     return (
         "\n" not in text
         and not candidate.context
@@ -457,6 +459,18 @@ def _is_heading(candidate: Candidate) -> bool:
         and not is_tile(text)
         and looks_like_heading(text)
     )
+
+
+# The unit line of a table ("1 000 euroa"), with the years of its column headers.
+_UNIT = re.compile(r"\b1[\s\u00a0]?000\s*(?:euroa|euro|eur|€|kr|kronor|sek|\$)", re.IGNORECASE)
+
+
+def _is_column_header_line(text: str) -> bool:
+    """A table's header line ("1 000 euroa TP 2024") holds its unit and the years of its
+    columns, no figure of any row: no answer to "how much"."""
+    unit = _UNIT.search(text)
+    bare = _YEAR.sub(" ", _UNIT.sub(" ", text))
+    return bool(unit) and not any(ch.isdigit() for ch in bare)
 
 
 def _cut_by_page_break(candidate: Candidate) -> bool:
