@@ -4,6 +4,7 @@ language knowledge (stopwords, question words, answer-type cues) comes from assi
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -284,7 +285,7 @@ def _without_money(sentence: str) -> str:
     text = _MONEY_FIGURE.sub(drop, sentence)
     # A sum written with a word ("noin miljoonalla eurolla") counts no buildings either.
     words = list(re.finditer(r"[^\W\d_]+", text))
-    for first, second in reversed(list(zip(words, words[1:], strict=False))):
+    for first, second in reversed(list(itertools.pairwise(words))):
         if (
             not text[first.end() : second.start()].strip()
             and any(first.group(0).lower().startswith(m) for m in _MAGNITUDES)
