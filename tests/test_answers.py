@@ -768,3 +768,19 @@ def test_a_sum_in_words_counts_nothing_and_a_tables_unit_line_answers_nothing(
     ):
         answer = corpus_assistant.ask(question)
         assert answer.refused, answer.answer
+
+
+def test_a_question_naming_a_documents_subject_is_answered_from_that_document(
+    corpus_assistant: Assistant,
+) -> None:
+    # Both documents train staff; "Lahtis" names the subject of one of them. Answered before
+    # from the Stockholm strategy ("Det går inte idag att förutsäga vilken kunskap ..."),
+    # and the "och varför?" part quoted it too.
+    answer = corpus_assistant.ask(
+        "Hur har Lahtis utbildningar i beslutsberedning ordnats, och varför?"
+    )
+    assert not answer.refused, answer.answer
+    assert "palvelualuekohtaisesti" in answer.answer, answer.answer
+    assert {c.doc for c in answer.citations} == {
+        "lahti-konsernihallinto-seurantaraportti-q1-2025.txt"
+    }, answer.answer

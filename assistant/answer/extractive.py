@@ -95,6 +95,8 @@ class ExtractiveConfig:
     counted_bonus: float = 0.1
     # Added for a defining sentence when the question asks what something means.
     definition_bonus: float = 0.1
+    # Taken from a sentence whose passage and document name none of the question's names.
+    unnamed_penalty: float = 0.05
 
 
 class ExtractiveBackend(AnswerBackend):
@@ -285,6 +287,7 @@ class ExtractiveBackend(AnswerBackend):
         # "How many X": a figure followed by X is the answer's shape.
         counting = answer_type in ("number", "amount", "count")
         asked_concepts = glossary_concepts(request.asked or request.question, longest=True)
+        named = _naming_passages(request.asked or request.question, request.language, passages)
         for candidate, vector, similarity, terms in zip(
             candidates, vectors, similarities, own_terms, strict=True
         ):
@@ -308,6 +311,10 @@ class ExtractiveBackend(AnswerBackend):
                 and can_answer_type(candidate.text, answer_type, context=candidate.context)
             ):
                 candidate.score += self.config.counted_bonus
+            if candidate.passage.n not in named:
+                # "Hur ordnades Lahtis utbildningar?" is about Lahti: a sentence of the
+                # Stockholm strategy on training answers another question.
+                candidate.score -= self.config.unnamed_penalty
             if answer_type == "definition" and defines(candidate.text, request.question):
                 candidate.score += self.config.definition_bonus
             if answer_type == "reason" and gives_reason(candidate.text):
@@ -404,9 +411,11 @@ class ExtractiveBackend(AnswerBackend):
         languages: list[str],
     ) -> Candidate | None:
         """The candidate that best answers one part of a question (same scoring)."""
+        passages = list({c.passage.n: c.passage for c in candidates}.values())
         query = np.asarray(self.embedder.embed_query(part), dtype=np.float32)
         facts = QuestionFacts.of(part, languages)
         answer_type = expected_answer_type(part, request.language)
+        named = _naming_passages(request.asked or request.question, request.language, passages)
         scored = [
             (
                 float(c.vector @ query)
@@ -414,7 +423,11 @@ class ExtractiveBackend(AnswerBackend):
                 c,
             )
             for c in candidates
-            if c.vector is not None and can_answer_type(c.text, answer_type, part)
+            # A part is about what the whole question names ("och varför?" of Lahti's
+            # training is not answered by the Stockholm strategy).
+            if c.passage.n in named
+            and c.vector is not None
+            and can_answer_type(c.text, answer_type, part)
         ]
         return max(scored, key=lambda pair: pair[0])[1] if scored else None
 
@@ -446,6 +459,25 @@ class ExtractiveBackend(AnswerBackend):
             if all(candidate.text != p.text for p in picked):
                 picked.append(candidate)
         return sorted(picked, key=reading_order)
+
+
+def _naming_passages(question: str, language: str, passages: list[Passage]) -> set[int]:
+    """The passages (by number) of the documents whose title names something the question
+    names, in any of its forms ("Tukholman" is Stockholm); all of them when the question
+    names nothing or no title names any of it. Only titles decide: a name inside a passage
+    may be what the question leaves out ("without Tilakeskus")."""
+    variants = [
+        [name, *lexicon_words(name, language)] for name in names(question) if not name.isupper()
+    ]
+    everything = {p.n for p in passages}
+    if not variants:
+        return everything
+    found = set()
+    for passage in passages:
+        text = passage.meta.title.lower()
+        if any(name_found(word, text) for words in variants for word in words):
+            found.add(passage.n)
+    return found or everything
 
 
 def _is_heading(candidate: Candidate) -> bool:
