@@ -784,3 +784,17 @@ def test_a_question_naming_a_documents_subject_is_answered_from_that_document(
     assert {c.doc for c in answer.citations} == {
         "lahti-konsernihallinto-seurantaraportti-q1-2025.txt"
     }, answer.answer
+
+
+def test_a_turnout_is_a_rate_and_how_high_asks_for_a_figure(corpus_assistant: Assistant) -> None:
+    for question, language in (
+        ("Hur högt var valdeltagandet i kommunalvalet?", "sv"),
+        ("How high was the turnout in the municipal election?", "en"),
+        ("Kuinka korkea oli äänestysaktiivisuus kuntavaaleissa?", "fi"),
+    ):
+        assert expected_answer_type(question, language) == "percentage", question
+    assert expected_answer_type("How high is the surplus?", "en") == "number"
+    # Answered before with "Konsernihallinto valmistautui toteuttamaan huhtikuussa
+    # pidettävät kunta- ja aluevaltuustovaalit", which gives no turnout.
+    answer = corpus_assistant.ask("Hur högt var valdeltagandet när Lahti röstade i april?")
+    assert answer.refused, answer.answer
