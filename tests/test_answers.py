@@ -13,6 +13,7 @@ import pytest
 from assistant.answer.evidence import can_answer_type, expected_answer_type, names
 from assistant.answer.followup import leans_on_previous, standalone_question
 from assistant.answer.tables import (
+    absent_concepts,
     glossary_words,
     lexicon_words,
     parse_header,
@@ -797,4 +798,11 @@ def test_a_turnout_is_a_rate_and_how_high_asks_for_a_figure(corpus_assistant: As
     # Answered before with "Konsernihallinto valmistautui toteuttamaan huhtikuussa
     # pidettävät kunta- ja aluevaltuustovaalit", which gives no turnout.
     answer = corpus_assistant.ask("Hur högt var valdeltagandet när Lahti röstade i april?")
+    assert answer.refused, answer.answer
+
+
+def test_an_interest_rate_is_a_concept_the_evidence_must_name(corpus_assistant: Assistant) -> None:
+    # Answered before with "10,8 % talousarvion budjetista", a per cent of something else.
+    assert absent_concepts("Vilken ränta får Lahti på sina depositioner?", "10,8 % budjetista")
+    answer = corpus_assistant.ask("Vilken ränta får Lahti på sina tidsbundna depositioner?")
     assert answer.refused, answer.answer
