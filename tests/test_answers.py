@@ -306,6 +306,10 @@ def test_an_overview_summarises_the_section_the_question_names(
         ("Vad säger strategin om forskning med företag?", "sv", False),
         # "de" (they) is a pronoun: it points back at the previous question's subject.
         ("Vilka diarienummer har de?", "sv", True),
+        # A plural possessive points back however long the question ("their managers").
+        ("Mitä osaamista niiden toimintayksiköiden johtajilla pitää olla?", "fi", True),
+        ("What must the heads of their clinical units be able to do?", "en", True),
+        ("What must the heads of clinical units in Stockholm be able to do?", "en", False),
         # Only question words: nothing of its own to ask about.
         ("Varför?", "sv", True),
         ("Till när?", "sv", True),

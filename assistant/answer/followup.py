@@ -46,7 +46,7 @@ def leans_on_previous(question: str, language: str) -> bool:
         return True
     if len(words) <= _PRONOUN_QUESTION_WORDS:
         return any(w in p.pronouns for p in candidates for w in words[1:])
-    return False
+    return any(w in p.anaphors for p in candidates for w in words[1:])
 
 
 def previous_user_turn(history: Sequence[dict[str, str]]) -> str:

@@ -47,6 +47,9 @@ class LanguageProfile:
     marker_suffixes: tuple[str, ...] = ()
     # Pronouns that make a short question lean on the previous one ("When does it end?").
     pronouns: frozenset[str] = frozenset()
+    # Plural possessives and demonstratives ("niiden", "deras", "their") point back at
+    # the turn before in a question of any length.
+    anaphors: frozenset[str] = frozenset()
     # Openings that ask about the previous topic ("what about", "hur är det med").
     referring_phrases: tuple[str, ...] = ()
     # Words naming a table column's concept (forecast, budget, ...): they let a question in
@@ -137,6 +140,7 @@ def _parse(data: dict[str, Any], source: str) -> LanguageProfile:
             answer_type_patterns=patterns,
             marker_suffixes=tuple(data.get("marker_suffixes") or ()),
             pronouns=words("pronouns"),
+            anaphors=words("anaphors"),
             referring_phrases=tuple(str(p).lower() for p in data.get("referring_phrases") or ()),
             table_terms=concepts("table_terms"),
             glossary=concepts("glossary"),
