@@ -810,3 +810,18 @@ def test_an_interest_rate_is_a_concept_the_evidence_must_name(corpus_assistant: 
     assert absent_concepts("Vilken ränta får Lahti på sina depositioner?", "10,8 % budjetista")
     answer = corpus_assistant.ask("Vilken ränta får Lahti på sina tidsbundna depositioner?")
     assert answer.refused, answer.answer
+
+
+def test_an_overview_summarises_the_section_its_title_names_in_another_language(
+    corpus_assistant: Assistant,
+) -> None:
+    # "Klinisk forskning i nätverkssjukvården" is the section; the overview was drawn from
+    # others ("klinisk prövningsverksamhet", "näringslivssamverkan") that share "clinical
+    # research" but not "network healthcare", which only the meaning of the title matches.
+    answer = corpus_assistant.ask(
+        "Give me a summary of what the Stockholm R&D strategy says about clinical research "
+        "in network healthcare."
+    )
+    assert not answer.refused, answer.answer
+    assert "offentligt driven eller privat" in answer.answer, answer.answer
+    assert "vårdavtal" in answer.answer, answer.answer

@@ -213,7 +213,7 @@ class ExtractiveBackend(AnswerBackend):
             first = next((c for c in typed if c in prose), None)
             if first is None:
                 return Selection(answerability=0.0, signals=signals, reason="no sentences")
-            anchor = _section_anchor(first, prose, asked, languages)
+            anchor = self._section_anchor(first, prose, request, languages)
             return Selection(
                 picked=self._overview(anchor, prose),
                 shape="overview",
@@ -431,6 +431,56 @@ class ExtractiveBackend(AnswerBackend):
         ]
         return max(scored, key=lambda pair: pair[0])[1] if scored else None
 
+    def _section_anchor(
+        self,
+        best: Candidate,
+        ranked: list[Candidate],
+        request: GenerationRequest,
+        languages: list[str],
+    ) -> Candidate:
+        """For an overview, the best sentence of the section whose title the question names
+        ("mitä kehityspalveluissa on tehty" -> "Kehityspalvelut"), when that is not the best
+        sentence's own section: a summary is of a section, and its title says which. Among
+        the sections whose titles share a word with the question, meaning decides (any
+        language: "clinical research in network healthcare" -> "Klinisk forskning i
+        nätverkssjukvården"). Words the question shares with the document's title frame it
+        ("the Stockholm strategy", the "2025" of "Q1/2025") and name no section."""
+        question = request.asked or request.question
+        facts = QuestionFacts.of(question, languages)
+        # A name ("Lahden") says whose sections, not which: "Tuloarvio sisältää ... sekä
+        # Lahden" is no section about Lahti's ownership steering.
+        asked_names = {name.lower() for name in names(question)}
+        first = {c.section: c for c in reversed(ranked) if c.section}
+        framing: dict[str, list[float]] = {}
+        coverage = {}
+        for section, candidate in first.items():
+            meta = candidate.passage.meta
+            if meta.title not in framing:
+                frame = _title_terms(meta.title, meta.language, languages)
+                framing[meta.title] = [
+                    0.0 if words & (frame | asked_names) else 1.0 for words in facts.words
+                ]
+            weights = framing[meta.title]
+            title = _SECTION_NUMBERING.sub("", section) or section
+            coverage[section] = facts.coverage(title, languages, weights) if any(weights) else 0.0
+        named = [section for section, covered in coverage.items() if covered > 0]
+        if not named or named == [best.section]:
+            return best
+        sections = list(dict.fromkeys([best.section, *named] if best.section else named))
+        titles = [_SECTION_NUMBERING.sub("", section) or section for section in sections]
+        query = request.query_vector
+        if query is None:
+            query = self.embedder.embed_query(request.question)
+        similarity = self.embedder.embed(titles, "passage") @ np.asarray(query, dtype=np.float32)
+        score = {
+            section: float(sim) + self.config.coverage_weight * coverage.get(section, 0.0)
+            for section, sim in zip(sections, similarity, strict=True)
+        }
+        top = max(score, key=lambda section: score[section])
+        if score[top] <= score.get(best.section, float("-inf")):
+            return best
+        return first[top]
+
     def _overview(self, best: Candidate, ranked: list[Candidate]) -> list[Candidate]:
         """Key sentences of the best candidate's section, topped up from the same document
         when the section is short, in reading order."""
@@ -516,18 +566,14 @@ def _cut_by_page_break(candidate: Candidate) -> bool:
     )
 
 
-def _section_anchor(
-    best: Candidate, ranked: list[Candidate], question: str, languages: list[str]
-) -> Candidate:
-    """For an overview, the best sentence of the section whose title the question names
-    ("mitä talouspalveluissa on tehty" -> "Talouspalvelut"), when that is not the best
-    sentence's own section: a summary is of a section, and its title says which."""
-    facts = QuestionFacts.of(question, languages)
-    coverage = {c.section: facts.coverage(c.section, languages) for c in ranked if c.section}
-    top = max(coverage.values(), default=0.0)
-    if top <= coverage.get(best.section, 0.0):
-        return best
-    return next(c for c in ranked if c.section and coverage[c.section] == top)
+_SECTION_NUMBERING = re.compile(r"^\s*\d+(?:\.\d+)*\.?\s*")
+
+
+def _title_terms(title: str, language: str, languages: list[str]) -> set[str]:
+    return content_terms(
+        f"{title} {' '.join(glossary_words(title))} {' '.join(lexicon_words(title, language))}",
+        languages,
+    )
 
 
 def _mentions_any(sentence: str, words: frozenset[str]) -> bool:
