@@ -36,10 +36,12 @@ REPO = Path(__file__).resolve().parents[1]
 # 4747666, fresh index: accuracy 0.676 (46/68), refusal 0.538 (7/13), false refusals 0.059
 # (4/68); accuracy set one item under. Raised again at 849d11b (fresh index): accuracy 0.706
 # (48/68), recall@5 0.956 (65/68), refusal 0.615 (8/13), false refusals 0.029 (2/68); each set
-# one item under (over, for false refusals).
+# one item under (over, for false refusals). Refusal raised on 2026-12-03 (fifth session) at
+# abd6498 (names no document uses, turnout as a rate, interest rate), fresh index: refusal
+# 0.692 (9/13), accuracy 0.706 (48/68), false refusals 0.029 (2/68); set one item under.
 MIN_ANSWER_ACCURACY = 0.69
 MIN_RECALL = 0.94
-MIN_REFUSAL_RATE = 0.53
+MIN_REFUSAL_RATE = 0.61
 MAX_FALSE_REFUSALS = 0.045
 
 # Second corpus (German Debian Reference), test split. Measured 2026-12-02 at 7c058cb with
