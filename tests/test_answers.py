@@ -825,3 +825,13 @@ def test_an_overview_summarises_the_section_its_title_names_in_another_language(
     assert not answer.refused, answer.answer
     assert "offentligt driven eller privat" in answer.answer, answer.answer
     assert "vårdavtal" in answer.answer, answer.answer
+
+
+def test_a_labelled_key_figure_is_a_row_of_its_own(corpus_assistant: Assistant) -> None:
+    # "Tulosennuste +3,1 milj. euroa" is a key figure in a box under the director's review;
+    # the question names its label, and the neighbouring tile "YLIJÄÄMÄ TASEESSA ENNUSTE
+    # 112,9 milj. euroa" was quoted instead.
+    answer = corpus_assistant.ask("Mikä on Lahden Tilakeskuksen tulosennuste tälle vuodelle?")
+    assert not answer.refused, answer.answer
+    assert "+3,1 milj. euroa" in answer.answer, answer.answer
+    assert "112,9" not in answer.answer, answer.answer

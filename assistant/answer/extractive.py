@@ -581,6 +581,9 @@ def _mentions_any(sentence: str, words: frozenset[str]) -> bool:
     return any(f" {word} " in padded for word in words)
 
 
+_LABELLED_FIGURE = re.compile(r"^([^\W\d_][^\d:]{2,40}?)\s+[+−–-]?\d")
+
+
 def _asked_row(
     question: str, typed: list[Candidate], request: GenerationRequest, languages: list[str]
 ) -> Candidate | None:
@@ -607,6 +610,15 @@ def _asked_row(
         if is_tile(c.text)
         for label in [tile_label(c.text)]
         if asks_for_column(asked, f"{label} {c.context}", request.language)
+    ]
+    # So is a labelled figure in a box of key figures ("Tulosennuste +3,1 milj. euroa").
+    listed = {id(c) for _, c in rows}
+    rows += [
+        (match.group(1), c)
+        for c in typed
+        if c.context and id(c) not in listed and len(c.text) <= 80
+        for match in [_LABELLED_FIGURE.match(c.text.strip())]
+        if match and asks_for_column(asked, f"{match.group(1)} {c.context}", request.language)
     ]
     if not rows:
         return None
