@@ -746,6 +746,9 @@ def test_a_place_or_body_no_document_names_is_refused_and_an_exonym_is_no_strang
 def test_a_month_is_no_name_a_follow_up_must_find(corpus_assistant: Assistant) -> None:
     # "March" was taken for a name the evidence lacks ("Valtuustoinfo 5.3."): refused.
     assert names("And the March info session?") == set()
+    # Swedish and Finnish write months in lower case: "Mars" is the planet, and a question
+    # about it is refused (tests/test_web_chat.py).
+    assert names("What is the capital of Mars?") == {"Mars"}
     history = [
         {
             "role": "user",

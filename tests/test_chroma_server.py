@@ -369,3 +369,32 @@ def test_collection_written_without_generation_is_checked_by_ids(
     assert restarted.refresh()
     assert sorted(restarted.ids) == ["y1", "y2"]
     assert restarted.search("anställda filialer", 1, "sv")[0][0] == "y2"
+
+
+def test_a_query_that_meets_records_deleted_meanwhile_is_asked_again(
+    make_settings: Callable[..., Settings], embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A Chroma server answered one question in 65 during an ingest with "Error finding id"
+    # (its index listed records the ingest had just deleted): a 503 to the user. The fault
+    # is injected into the real collection's query once; the store asks again.
+    settings = make_settings()
+    client = make_client(settings)
+    store = ChromaStore(
+        client, settings.collection, embedder.model_id, embedder.dim, records=ChunkMeta
+    )
+    chunk = _chunk("a1", "a.md", "The library budget for 2026 is 4.2 million euros.")
+    store.upsert([chunk], embedder.embed_passages([chunk.text]))
+    collection_type = type(client.get_collection(settings.collection))
+    real_query = collection_type.query
+    faults: list[str] = []
+
+    def query_once_stale(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not faults:
+            faults.append("raised")
+            raise RuntimeError("Error executing plan: Internal error: Error finding id")
+        return real_query(self, *args, **kwargs)
+
+    monkeypatch.setattr(collection_type, "query", query_once_stale)
+    hits = store.query(embedder.embed_query("What is the library budget?"), 1)
+    assert faults == ["raised"]  # the fault happened
+    assert [c.chunk_id for c, _ in hits] == ["a1"]

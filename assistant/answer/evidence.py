@@ -65,9 +65,17 @@ def word_variants(text: str, languages: Iterable[str]) -> list[frozenset[str]]:
 
 def names(text: str) -> set[str]:
     """Capitalised words and acronyms that are not sentence-initial: likely proper names. A
-    month is none ("And the March info session?" is answered by "Valtuustoinfo 5.3.")."""
-    skipped = all_stopwords() | set(all_months())
+    month of a language that capitalises months is none ("And the March info session?" is
+    answered by "Valtuustoinfo 5.3."); Swedish writes "mars", so "Mars" is the planet."""
+    skipped = all_stopwords() | _capitalised_months()
     return {m.group(1) for m in _NAME.finditer(text.strip()) if m.group(1).lower() not in skipped}
+
+
+@cache
+def _capitalised_months() -> frozenset[str]:
+    return frozenset(
+        month for p in profiles().values() if not p.capitals_mark_names for month in p.months
+    )
 
 
 def name_found(name: str, text_lower: str) -> bool:

@@ -59,18 +59,16 @@ from assistant.answer.evidence import (
     split_question,
     unknown_share,
 )
+from assistant.answer.rows import asked_row, header_words, is_column_header_line, label_matches
 from assistant.answer.tables import (
     absent_concepts,
     asks_for_column,
-    concept_words,
     glossary_concepts,
     glossary_words,
     lexicon_words,
-    row_match,
-    split_row,
     unknown_names,
 )
-from assistant.ingest.cleaning import is_table_row, is_tile, looks_like_heading, tile_label
+from assistant.ingest.cleaning import is_table_row, is_tile, looks_like_heading
 from assistant.text.profiles import continuation_words
 from embeddings.base import Embedder
 
@@ -182,14 +180,14 @@ class ExtractiveBackend(AnswerBackend):
         probability = round(probability, 4)
         if probability < config.refusal_threshold:
             return Selection(answerability=probability, signals=signals, reason="evidence too weak")
-        best = _asked_row(asked, typed, request, languages) or typed[0]
+        best = asked_row(asked, typed, request, languages) or typed[0]
         if (
             answer_type != "overview"
             and best.context
             and is_table_row(best.text)
             # A follow-up ("Entä vuonna 2024?") names its row in the turn before.
             and not any(
-                _label_matches(wording, best, languages)
+                label_matches(wording, best, languages)
                 for wording in dict.fromkeys((asked, request.question))
             )
         ):
@@ -261,7 +259,7 @@ class ExtractiveBackend(AnswerBackend):
         similarities = vectors @ np.asarray(query, dtype=np.float32)
         own_terms = [
             content_terms(
-                f"{c.text} {c.context} {_header_words(c)} {' '.join(glossary_words(c.text))} "
+                f"{c.text} {c.context} {header_words(c)} {' '.join(glossary_words(c.text))} "
                 f"{' '.join(lexicon_words(c.text, c.passage.meta.language))}",
                 languages,
             )
@@ -532,7 +530,7 @@ def _naming_passages(question: str, language: str, passages: list[Passage]) -> s
 
 def _is_heading(candidate: Candidate) -> bool:
     text = candidate.text.strip()
-    if candidate.context and _is_column_header_line(text):
+    if candidate.context and is_column_header_line(text):
         return True
     return (
         "\n" not in text
@@ -541,18 +539,6 @@ def _is_heading(candidate: Candidate) -> bool:
         and not is_tile(text)
         and looks_like_heading(text)
     )
-
-
-# The unit line of a table ("1 000 euroa"), with the years of its column headers.
-_UNIT = re.compile(r"\b1[\s\u00a0]?000\s*(?:euroa|euro|eur|€|kr|kronor|sek|\$)", re.IGNORECASE)
-
-
-def _is_column_header_line(text: str) -> bool:
-    """A table's header line ("1 000 euroa TP 2024") holds its unit and the years of its
-    columns, no figure of any row: no answer to "how much"."""
-    unit = _UNIT.search(text)
-    bare = _YEAR.sub(" ", _UNIT.sub(" ", text))
-    return bool(unit) and not any(ch.isdigit() for ch in bare)
 
 
 def _cut_by_page_break(candidate: Candidate) -> bool:
@@ -581,60 +567,6 @@ def _mentions_any(sentence: str, words: frozenset[str]) -> bool:
     return any(f" {word} " in padded for word in words)
 
 
-_LABELLED_FIGURE = re.compile(r"^([^\W\d_][^\d:]{2,40}?)\s+[+−–-]?\d")
-
-
-def _asked_row(
-    question: str, typed: list[Candidate], request: GenerationRequest, languages: list[str]
-) -> Candidate | None:
-    """The table row whose label names what a table question asks about. Rows of a
-    financial table embed almost alike (they share caption and headers), so similarity
-    alone often picks the neighbouring row; the label's concepts decide instead (ties go to
-    the better-scored row). Only for questions that name a column of the table."""
-    asked = request.asked or request.question
-    rows = [
-        (label, c)
-        for c in typed
-        if c.context
-        and is_table_row(c.text)
-        and asks_for_column(asked, c.context, request.language)
-        # A real row: a label, then cells only (not a figure box read as one line).
-        for label, cells in [split_row(c.text)]
-        if label and cells
-    ]
-    # A key-figure tile is a row of its own: its label names the figure and the column
-    # ("YLIJÄÄMÄ TASEESSA ENNUSTE 112,9 milj. euroa").
-    rows += [
-        (label, c)
-        for c in typed
-        if is_tile(c.text)
-        for label in [tile_label(c.text)]
-        if asks_for_column(asked, f"{label} {c.context}", request.language)
-    ]
-    # So is a labelled figure in a box of key figures ("Tulosennuste +3,1 milj. euroa").
-    listed = {id(c) for _, c in rows}
-    rows += [
-        (match.group(1), c)
-        for c in typed
-        if c.context and id(c) not in listed and len(c.text) <= 80
-        for match in [_LABELLED_FIGURE.match(c.text.strip())]
-        if match and asks_for_column(asked, f"{match.group(1)} {c.context}", request.language)
-    ]
-    if not rows:
-        return None
-    # A follow-up fragment ("Och förra året?") names its column; its row was named the turn
-    # before.
-    for wording in dict.fromkeys((question, request.question)):
-        scored = [
-            (row_match(wording, _without_column_words(label), languages), -i, c)
-            for i, (label, c) in enumerate(rows)
-        ]
-        match, _, row = max(scored, key=lambda item: item[:2])
-        if match > 0:
-            return row
-    return None
-
-
 def _names_missing(asked: str, best: Candidate) -> bool:
     """Whether a name of a follow-up turn is absent from the best candidate's passage and
     its document's title."""
@@ -644,21 +576,3 @@ def _names_missing(asked: str, best: Candidate) -> bool:
     text = f"{passage.text} {passage.meta.title} {passage.meta.section}"
     # An acronym ("KTH") may stand for a name the document spells out.
     return any(not name_found(name, text.lower()) for name in names(asked) if not name.isupper())
-
-
-def _label_matches(asked: str, row: Candidate, languages: list[str]) -> bool:
-    label, cells = split_row(row.text)
-    if not label or not cells:
-        return True
-    return row_match(asked, _without_column_words(label), languages) > 0
-
-
-def _without_column_words(label: str) -> str:
-    """A row's or tile's label without the column it names ("TOIMINTATUOTOT ENNUSTE" ->
-    "TOIMINTATUOTOT"): the column decides whether a row is eligible, the rest which row."""
-    column = concept_words(label)
-    return " ".join(w for w in label.split() if w.lower() not in column) or label
-
-
-def _header_words(candidate: Candidate) -> str:
-    return " ".join(sorted(concept_words(candidate.context))) if candidate.context else ""
