@@ -144,7 +144,11 @@ class ExtractiveBackend(AnswerBackend):
         answer_type = expected_answer_type(asked, request.language)
         if answer_type is None and not has_question_word(asked):
             answer_type = expected_answer_type(request.question, request.language)
-        candidates = self._scored_candidates(passages, request, facts, languages, answer_type)
+        # The passages of the documents the question names by their title (all when none).
+        named = _naming_passages(asked, request.language, passages)
+        candidates = self._scored_candidates(
+            passages, request, facts, languages, named, answer_type
+        )
         if not candidates:
             return Selection(answerability=0.0, reason="no candidate sentences")
         ranked = sorted(candidates, key=lambda c: -c.score)
@@ -225,7 +229,7 @@ class ExtractiveBackend(AnswerBackend):
         # part only).
         parts = split_question(asked)
         for part in parts if len(parts) > 1 else []:
-            part_best = self._best_for(part, candidates, request, languages)
+            part_best = self._best_for(part, candidates, request, languages, named)
             if part_best is not None and all(part_best.text not in p.text for p in picked):
                 picked.append(part_best)
         shape = "table" if len(picked) == 1 and is_table_row(best.text) else "fact"
@@ -242,6 +246,7 @@ class ExtractiveBackend(AnswerBackend):
         request: GenerationRequest,
         facts: QuestionFacts,
         languages: list[str],
+        named: set[int],
         answer_type: str | None = None,
     ) -> list[Candidate]:
         candidates, vectors = complete_lists(*stored_candidates(passages, request))
@@ -285,7 +290,6 @@ class ExtractiveBackend(AnswerBackend):
         # "How many X": a figure followed by X is the answer's shape.
         counting = answer_type in ("number", "amount", "count")
         asked_concepts = glossary_concepts(request.asked or request.question, longest=True)
-        named = _naming_passages(request.asked or request.question, request.language, passages)
         for candidate, vector, similarity, terms in zip(
             candidates, vectors, similarities, own_terms, strict=True
         ):
@@ -407,13 +411,12 @@ class ExtractiveBackend(AnswerBackend):
         candidates: list[Candidate],
         request: GenerationRequest,
         languages: list[str],
+        named: set[int],
     ) -> Candidate | None:
         """The candidate that best answers one part of a question (same scoring)."""
-        passages = list({c.passage.n: c.passage for c in candidates}.values())
         query = np.asarray(self.embedder.embed_query(part), dtype=np.float32)
         facts = QuestionFacts.of(part, languages)
         answer_type = expected_answer_type(part, request.language)
-        named = _naming_passages(request.asked or request.question, request.language, passages)
         scored = [
             (
                 float(c.vector @ query)
